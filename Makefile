@@ -1,0 +1,39 @@
+# Two commands set up a fresh machine: `make demo` and `make test`. Both install what they need
+# into .venv from requirements.lock (the exact versions the tests ran with) first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+export GENESYS_ASSETS_HOME ?= $(CURDIR)/.genesys_assets
+export DAGSTER_HOME ?= $(CURDIR)
+
+.PHONY: install demo test ui bench lint clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+demo: install
+	$(BIN)/python -m genesys_assets.demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .genesys_assets

@@ -1,0 +1,116 @@
+"""The names the conversation aggregates API understands.
+
+Both sides of the wire use this module: the client validates a query before it sends it (the SDK
+does not, a typo only comes back as HTTP 400), and the simulator rejects what the real API
+rejects. The lists are the ones the SDK's own models enumerate (`ConversationAggregationView`
+for metrics, `ConversationAggregateQueryPredicate` for dimensions); a test compares them with
+the installed SDK so that an SDK upgrade that adds names shows up as a failing test, not as a
+rejected dataset. Keeping a copy here means validating a dataset file never imports the SDK,
+which costs two seconds and 200 MB.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from enum import Enum
+
+METRICS: tuple[str, ...] = (
+    "nAgentDeclined", "nAlertExpired", "nBlindTransferred", "nBotInteractions",
+    "nCallbackAttempts", "nCallbackOverSla", "nCallbackScheduled", "nCfcOffered",
+    "nCobrowseSessions", "nConnected", "nConsult", "nConsultTransferred", "nConversations",
+    "nError", "nOffered", "nOutbound", "nOutboundAbandoned", "nOutboundAttempted",
+    "nOutboundConnected", "nOverSla", "nStateTransitionError", "nTakeover", "nTransferred",
+    "oAudioMessageCount", "oCallbackServiceLevel", "oExternalAudioMessageCount",
+    "oExternalMediaCount", "oMediaCount", "oMessageCount", "oMessageSegmentCount",
+    "oMessageTurn", "oServiceLevel", "oServiceTarget", "oSkillExpressionApplications",
+    "tAbandon", "tAcd", "tActiveCallback", "tActiveCallbackComplete", "tAcw",
+    "tAgentResponseTime", "tAgentVideoConnected", "tAlert", "tAnswered",
+    "tAverageAgentResponseTime", "tAverageCustomerResponseTime", "tBarging", "tCallbackAbandon",
+    "tCallbackConnect", "tCallbackNotReached", "tCallbackVirtualWait", "tCfcAbandon", "tCfcAcd",
+    "tCfcAnswered", "tCfcFlowOut", "tCoaching", "tCoachingComplete", "tConnected",
+    "tContacting", "tDialing", "tFirstConnect", "tFirstDial", "tFirstEngagement",
+    "tFirstResponse", "tFlowOut", "tHandle", "tHeld", "tHeldComplete", "tIvr", "tMonitoring",
+    "tMonitoringComplete", "tNotResponding", "tPark", "tParkComplete", "tScreenMonitoring",
+    "tShortAbandon", "tSnippetRecord", "tTalk", "tTalkComplete", "tTransmitting",
+    "tUserResponseTime", "tVoicemail", "tWait",
+)  # fmt: skip
+
+DIMENSIONS: tuple[str, ...] = (
+    "activeRouting", "activeSkillId", "addressFrom", "addressTo", "agentAssistantId",
+    "agentBullseyeRing", "agentOwned", "agentRank", "agentScore", "ani", "assignerId",
+    "authenticated", "canonicalExternalContactId", "conversationId", "conversationInitiator",
+    "convertedFrom", "convertedTo", "customerParticipation", "deliveryStatus",
+    "destinationAddress", "direction", "disconnectType", "divisionId", "dnis", "edgeId",
+    "eligibleAgentCount", "errorCode", "extendedDeliveryStatus", "externalContactId",
+    "externalMediaCount", "externalOrganizationId", "externalTag", "firstQueue",
+    "flaggedReason", "flowInType", "flowOutType", "groupId", "interactionType",
+    "journeyActionId", "journeyActionMapId", "journeyActionMapVersion", "journeyCustomerId",
+    "journeyCustomerIdType", "journeyCustomerSessionId", "journeyCustomerSessionIdType",
+    "knowledgeBaseId", "mediaCount", "mediaType", "messageType", "originatingDirection",
+    "originatingSocialMediaPublic", "outboundCampaignId", "outboundContactId",
+    "outboundContactListId", "participantName", "peerId", "proposedAgentId", "provider",
+    "purpose", "queueId", "remote", "removedSkillId", "requestedLanguageId", "requestedRouting",
+    "requestedRoutingSkillId", "roomId", "routingPriority", "routingRing", "routingRule",
+    "routingRuleType", "scoredAgentId", "selectedAgentId", "selectedAgentRank", "selfServed",
+    "sessionDnis", "sessionId", "skillExpressionId", "stationId", "teamId", "usedRouting",
+    "userId", "videoPresent", "waitingInteractionCount", "wrapUpCode",
+)  # fmt: skip
+
+# The fields of the SDK's `StatisticalSummary`, in the order the long table lists them. A metric
+# fills only some of them (see `MetricKind`); the others stay null.
+STAT_FIELDS: tuple[str, ...] = (
+    "count", "sum", "min", "max", "current", "ratio", "numerator", "denominator", "target",
+    "countNegative", "countPositive", "p95", "p99", "calculatedMetricValue",
+)  # fmt: skip
+
+# Statistics that are whole numbers in the SDK model (everything else is a float).
+INTEGER_STATS: frozenset[str] = frozenset(
+    {"count", "countNegative", "countPositive", "p95", "p99", "calculatedMetricValue"}
+)
+
+# ISO-8601 periods the aggregates API is known to accept (the ones Genesys' query builder
+# offers). Anything else is rejected before a request is made.
+GRANULARITIES: tuple[str, ...] = ("PT15M", "PT30M", "PT1H", "P1D", "P7D", "P1M")
+
+FILTER_OPERATORS: tuple[str, ...] = ("matches", "exists", "notExists")
+FILTER_TYPES: tuple[str, ...] = ("and", "or")
+
+PERMISSION_AGGREGATES = "analytics:conversationAggregate:view"
+
+_METRIC_SET = frozenset(METRICS)
+_DIMENSION_SET = frozenset(DIMENSIONS)
+
+
+class MetricKind(Enum):
+    """How a metric's statistics look, decided by the first letter of its name."""
+
+    TIMER = "timer"  # t*: count, sum, min, max, in milliseconds
+    COUNT = "count"  # n*: count
+    OBSERVATION = "observation"  # o*: varies by metric
+
+    @classmethod
+    def of(cls, metric: str) -> MetricKind:
+        return {"t": cls.TIMER, "n": cls.COUNT, "o": cls.OBSERVATION}[metric[0]]
+
+
+def is_metric(name: str) -> bool:
+    return name in _METRIC_SET
+
+
+def is_dimension(name: str) -> bool:
+    return name in _DIMENSION_SET
+
+
+def suggest(name: str, known: tuple[str, ...]) -> str:
+    """' (did you mean 'x'?)' for a likely typo, else an empty string."""
+    lowered = {k.lower(): k for k in known}
+    if name.lower() in lowered:
+        return f" (did you mean '{lowered[name.lower()]}'?)"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def snake_case(name: str) -> str:
+    """queueId -> queue_id, wrapUpCode -> wrap_up_code, countNegative -> count_negative."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

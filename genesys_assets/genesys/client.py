@@ -1,0 +1,430 @@
+"""The one place that talks to Genesys Cloud.
+
+`GenesysClient` turns a validated `AggregateQuery` and a list of days into `Fetch`es of raw
+pages: days are cut into chunks of consecutive days, chunks are fetched concurrently (bounded)
+and handed back in order, each either by the synchronous aggregates query or by an async
+aggregates job followed cursor by cursor. It also lists routing queues and reads the data
+availability date. No Dagster here: the pipeline's resource wraps this class.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from genesys_assets.genesys import regions
+from genesys_assets.genesys.auth import ClientCredentials, TokenProvider
+from genesys_assets.genesys.errors import GenesysConfigError, GenesysError, GenesysJobError
+from genesys_assets.genesys.pages import Fetch, RawPage
+from genesys_assets.genesys.query import AggregateQuery, Interval, consecutive_chunks, day_interval
+from genesys_assets.genesys.ratelimit import shared_limiter
+from genesys_assets.genesys.transport import RawResponse, RequestStats, RetryPolicy, Transport
+
+MODES = ("auto", "sync", "jobs")
+
+# How many distinct values a group-by dimension typically has in a mid-size org. Only used by
+# `auto` to guess whether a query's answer is large; the guess errs on the large side.
+_CARDINALITY_HINTS = {
+    "conversationId": 50_000,
+    "sessionId": 50_000,
+    "userId": 500,
+    "queueId": 50,
+    "wrapUpCode": 30,
+    "teamId": 20,
+}
+_DEFAULT_CARDINALITY = 3
+# Share of (bucket, group) pairs that actually have data: most agents are not on every queue
+# in every half hour.
+_FILL_RATE = 0.25
+_MAX_GROUPS = 20_000
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything about how the client behaves, with the defaults a production run wants."""
+
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    max_attempts: int = 8
+    max_retry_wait_s: float = 60.0
+    backoff_base_s: float = 1.0
+    # Client-side pace, under Genesys' default of 300 a minute per OAuth client; lowered further
+    # automatically when the org reports a lower limit.
+    requests_per_minute: float = 250.0
+    max_concurrency: int = 4
+    chunk_days: int = 7
+    mode: str = "auto"
+    # `auto` switches to async jobs above this many expected metric rows per query.
+    jobs_threshold_rows: int = 250_000
+    job_page_size: int = 500
+    job_poll_initial_s: float = 1.0
+    job_poll_max_s: float = 15.0
+    job_timeout_s: float = 1800.0
+    queue_page_size: int = 100
+
+    def __post_init__(self) -> None:
+        positive = {
+            "connect_timeout_s": self.connect_timeout_s,
+            "read_timeout_s": self.read_timeout_s,
+            "max_attempts": self.max_attempts,
+            "requests_per_minute": self.requests_per_minute,
+            "max_concurrency": self.max_concurrency,
+            "chunk_days": self.chunk_days,
+            "job_page_size": self.job_page_size,
+            "job_timeout_s": self.job_timeout_s,
+            "queue_page_size": self.queue_page_size,
+        }
+        for name, value in positive.items():
+            if not value or value <= 0:
+                raise GenesysConfigError(f"client setting {name} must be positive, got {value}")
+        if self.mode not in MODES:
+            raise GenesysConfigError(
+                f"query mode must be one of {', '.join(MODES)}, got '{self.mode}'"
+            )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            backoff_base_s=self.backoff_base_s,
+            max_wait_s=self.max_retry_wait_s,
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+        )
+
+
+@dataclass(frozen=True)
+class Queue:
+    id: str
+    name: str
+    division_id: str | None
+    division_name: str | None
+
+
+class FetchCancelled(GenesysError):
+    """Another chunk failed or the run was interrupted; this chunk stopped early."""
+
+
+class GenesysClient:
+    """Fetches raw pages of conversation aggregates, queues and data availability."""
+
+    def __init__(
+        self,
+        host: str,
+        credentials: ClientCredentials,
+        settings: ClientSettings | None = None,
+        *,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+    ) -> None:
+        self.host = regions.api_host(base_url=host)
+        self.settings = settings or ClientSettings()
+        self.log = logger or logging.getLogger("genesys_assets.genesys")
+        self.stats = RequestStats()
+        limiter = shared_limiter(
+            self.host, credentials.client_id, self.settings.requests_per_minute
+        )
+        self._transport = Transport(
+            self.settings.retry_policy,
+            limiter,
+            max_connections=self.settings.max_concurrency + 2,
+            logger=self.log,
+        )
+        self._tokens = TokenProvider(
+            self._transport, regions.login_url(self.host), credentials, stats=self.stats
+        )
+        self._apis_lock = threading.Lock()
+        self._apis: Any = None
+        self._rng = random.Random()
+
+    @classmethod
+    def for_region(
+        cls,
+        credentials: ClientCredentials,
+        *,
+        region: str | None = None,
+        api_host: str | None = None,
+        settings: ClientSettings | None = None,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+    ) -> GenesysClient:
+        return cls(
+            regions.api_host(region=region, base_url=api_host), credentials, settings, logger=logger
+        )
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> GenesysClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- aggregates ---------------------------------------------------------------------------
+
+    def fetch_days(
+        self, query: AggregateQuery, days: Iterable[date], *, mode: str | None = None
+    ) -> Iterator[Fetch]:
+        """Fetch the given local days, one `Fetch` per chunk of consecutive days, in order.
+
+        Up to `max_concurrency` chunks are in flight and at most that many finished ones wait
+        to be consumed, so memory does not grow with the number of days. If a chunk fails, or
+        the consumer stops (an interrupted run), chunks still in flight stop at their next
+        request and cancel their async jobs.
+        """
+        chunks = consecutive_chunks(days, self.settings.chunk_days)
+        stop = threading.Event()
+        window = self.settings.max_concurrency
+        with ThreadPoolExecutor(window, thread_name_prefix="genesys-fetch") as pool:
+            pending: deque[Future[Fetch]] = deque()
+            remaining = iter(chunks)
+            try:
+                for chunk in remaining:
+                    pending.append(pool.submit(self._fetch_chunk, query, chunk, mode, stop))
+                    if len(pending) >= window:
+                        break
+                while pending:
+                    fetch = pending.popleft().result()
+                    following = next(remaining, None)
+                    if following is not None:
+                        pending.append(pool.submit(self._fetch_chunk, query, following, mode, stop))
+                    yield fetch
+            finally:
+                stop.set()
+                for future in pending:
+                    future.cancel()
+
+    def fetch(
+        self,
+        query: AggregateQuery,
+        interval: Interval,
+        *,
+        days: Sequence[date] = (),
+        mode: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> Fetch:
+        """One query over an explicit interval, all of its pages."""
+        chosen = self.choose_mode(query, interval, mode)
+        stats = RequestStats()
+        started = time.monotonic()
+        label = _label(days, interval)
+        stop = stop or threading.Event()
+        if chosen == "sync":
+            request = query.body(interval)
+            pages, job_id = [self._query_sync(request, stats, label)], None
+        else:
+            request = query.body(interval, pageSize=self.settings.job_page_size)
+            pages, job_id = self._query_job(request, stats, label, stop)
+        self.stats.merge(stats)
+        return Fetch(
+            days=tuple(days),
+            time_zone=query.time_zone,
+            request=request,
+            mode=chosen,
+            job_id=job_id,
+            pages=tuple(pages),
+            fetched_at=datetime.now(UTC),
+            elapsed_s=time.monotonic() - started,
+            requests=stats.requests,
+            retries=stats.retries,
+            throttled=stats.throttled,
+        )
+
+    def choose_mode(
+        self, query: AggregateQuery, interval: Interval, mode: str | None = None
+    ) -> str:
+        chosen = mode or self.settings.mode
+        if chosen not in MODES:
+            raise GenesysConfigError(
+                f"query mode must be one of {', '.join(MODES)}, got '{chosen}'"
+            )
+        if chosen != "auto":
+            return chosen
+        return (
+            "jobs" if expected_rows(query, interval) > self.settings.jobs_threshold_rows else "sync"
+        )
+
+    def _fetch_chunk(
+        self, query: AggregateQuery, days: tuple[date, ...], mode: str | None, stop: threading.Event
+    ) -> Fetch:
+        if stop.is_set():
+            raise FetchCancelled(f"{_label(days, None)}: not started, the fetch was stopped")
+        interval = day_interval(days[0], query.time_zone, days[-1])
+        return self.fetch(query, interval, days=days, mode=mode, stop=stop)
+
+    def _query_sync(self, request: dict[str, Any], stats: RequestStats, label: str) -> RawPage:
+        apis = self._sdk_apis()
+        with apis.http.call(f"aggregates query {label}", stats):
+            response: RawResponse = (
+                apis.conversations.post_analytics_conversations_aggregates_query(request)
+            )
+        return _page(response, 1, None)
+
+    def _query_job(
+        self, request: dict[str, Any], stats: RequestStats, label: str, stop: threading.Event
+    ) -> tuple[list[RawPage], str]:
+        apis = self._sdk_apis()
+        what = f"aggregates job {label}"
+        with apis.http.call(what, stats):
+            submitted = apis.conversations.post_analytics_conversations_aggregates_jobs(request)
+        job_id = str(submitted.json()["jobId"])
+        try:
+            self._wait_for_job(job_id, stats, what, stop)
+            pages: list[RawPage] = []
+            cursor: str | None = None
+            while True:
+                if stop.is_set():
+                    raise FetchCancelled(f"{what}: stopped while reading pages")
+                kwargs = {"cursor": cursor} if cursor else {}
+                with apis.http.call(f"{what} page {len(pages) + 1}", stats):
+                    response = (
+                        apis.conversations.get_analytics_conversations_aggregates_job_results(
+                            job_id, **kwargs
+                        )
+                    )
+                page = _page(response, len(pages) + 1, cursor)
+                pages.append(page)
+                if not page.next_cursor:
+                    return pages, job_id
+                cursor = page.next_cursor
+        except BaseException:
+            self._cancel_job(job_id, stats, what)
+            raise
+
+    def _wait_for_job(
+        self, job_id: str, stats: RequestStats, what: str, stop: threading.Event
+    ) -> None:
+        apis = self._sdk_apis()
+        deadline = time.monotonic() + self.settings.job_timeout_s
+        delay = self.settings.job_poll_initial_s
+        while True:
+            with apis.http.call(f"{what} status", stats):
+                status = apis.conversations.get_analytics_conversations_aggregates_job(
+                    job_id
+                ).json()
+            state = status.get("state")
+            if state == "FULFILLED":
+                return
+            if state in ("FAILED", "CANCELLED", "EXPIRED"):
+                reason = status.get("errorMessage") or "no reason given"
+                raise GenesysJobError(f"{what}: job {job_id} ended {state}: {reason}")
+            if time.monotonic() + delay > deadline:
+                raise GenesysJobError(
+                    f"{what}: job {job_id} still {state} after {self.settings.job_timeout_s:.0f} s;"
+                    " raise GENESYS_JOB_TIMEOUT or use smaller chunks (GENESYS_CHUNK_DAYS)"
+                )
+            if stop.wait(delay):
+                raise FetchCancelled(f"{what}: stopped while the job was {state}")
+            # Poll with backoff and some jitter so that concurrent jobs do not poll in lockstep.
+            delay = min(self.settings.job_poll_max_s, delay * 1.5) * self._rng.uniform(0.9, 1.1)
+
+    def _cancel_job(self, job_id: str, stats: RequestStats, what: str) -> None:
+        """Best effort: a job left behind costs the org, not us; never mask the real error."""
+        apis = self._sdk_apis()
+        try:
+            with apis.http.call(f"{what} cancel", stats):
+                apis.conversations.delete_analytics_conversations_aggregates_job(job_id)
+            self.log.info("%s: cancelled job %s", what, job_id)
+        except Exception as exc:
+            self.log.warning("%s: could not cancel job %s: %s", what, job_id, exc)
+
+    # -- other endpoints ----------------------------------------------------------------------
+
+    def list_queues(self) -> list[Queue]:
+        """Every routing queue (id, name, division), across all pages."""
+        apis = self._sdk_apis()
+        stats = RequestStats()
+        queues: list[Queue] = []
+        page_number = 1
+        while True:
+            with apis.http.call(f"routing queues page {page_number}", stats):
+                response = apis.routing.get_routing_queues(
+                    page_size=self.settings.queue_page_size, page_number=page_number
+                )
+            listing = response.json()
+            for entity in listing.get("entities") or []:
+                division = entity.get("division") or {}
+                queues.append(
+                    Queue(
+                        id=entity["id"],
+                        name=entity.get("name") or "",
+                        division_id=division.get("id"),
+                        division_name=division.get("name"),
+                    )
+                )
+            page_count = listing.get("pageCount") or 0
+            if not listing.get("nextUri") or page_number >= page_count:
+                break
+            page_number += 1
+        self.stats.merge(stats)
+        return queues
+
+    def data_availability(self) -> datetime:
+        """Up to when Genesys says analytics data is complete (UTC)."""
+        apis = self._sdk_apis()
+        stats = RequestStats()
+        with apis.http.call("data availability", stats):
+            response = apis.conversations.get_analytics_conversations_details_jobs_availability()
+        self.stats.merge(stats)
+        raw = response.json()["dataAvailabilityDate"]
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+
+    def _sdk_apis(self) -> Any:
+        with self._apis_lock:
+            if self._apis is None:
+                from genesys_assets.genesys.sdk import SdkApis
+
+                self._apis = SdkApis(self.host, self._transport, self._tokens)
+            return self._apis
+
+
+def expected_rows(query: AggregateQuery, interval: Interval) -> float:
+    """A generous guess of the metric rows a query returns (drives `auto` mode)."""
+    groups = 1.0
+    for dimension in query.group_by:
+        groups *= _CARDINALITY_HINTS.get(dimension, _DEFAULT_CARDINALITY)
+    days = interval.duration.total_seconds() / 86400
+    buckets = max(1.0, days * query.buckets_per_day()) if query.granularity else 1.0
+    return buckets * len(query.metrics) * min(groups, _MAX_GROUPS) * _FILL_RATE
+
+
+_CURSOR = re.compile(rb'"cursor"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _page(response: RawResponse, number: int, cursor: str | None) -> RawPage:
+    return RawPage(
+        body=response.data,
+        number=number,
+        cursor=cursor,
+        next_cursor=next_cursor(response.data),
+        correlation_id=response.correlation_id,
+        attempts=response.attempts,
+        elapsed_s=response.elapsed_s,
+    )
+
+
+def next_cursor(body: bytes) -> str | None:
+    """The `cursor` of a results page, without parsing the (possibly huge) page.
+
+    A quoted key can only occur as a key: inside a JSON string every quote is escaped.
+    """
+    at = body.rfind(b'"cursor"')
+    match = _CURSOR.match(body, at) if at >= 0 else None
+    if match is None:
+        return None
+    return json.loads(b'"' + match.group(1) + b'"') or None
+
+
+def _label(days: Sequence[date], interval: Interval | None) -> str:
+    if days:
+        return days[0].isoformat() if len(days) == 1 else f"{days[0]}..{days[-1]}"
+    return interval.to_api() if interval else "?"

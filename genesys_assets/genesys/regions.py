@@ -1,0 +1,70 @@
+"""Where a client goes: a Genesys Cloud region, or an explicit base URL.
+
+Users know their region either by its domain (`mypurecloud.ie`, what the admin UI shows) or by
+the SDK's region name (`eu_west_1`); both are accepted. The table mirrors the SDK's
+`PureCloudRegionHosts` (a test keeps them in step) so that resolving a region does not import
+the SDK.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from genesys_assets.genesys import catalog
+from genesys_assets.genesys.errors import GenesysConfigError
+
+# SDK region name -> domain; the API lives at https://api.{domain}, logins at login.{domain}.
+REGION_DOMAINS: dict[str, str] = {
+    "us_east_1": "mypurecloud.com",
+    "eu_west_1": "mypurecloud.ie",
+    "ap_southeast_2": "mypurecloud.com.au",
+    "ap_northeast_1": "mypurecloud.jp",
+    "eu_central_1": "mypurecloud.de",
+    "us_west_2": "usw2.pure.cloud",
+    "ca_central_1": "cac1.pure.cloud",
+    "ap_northeast_2": "apne2.pure.cloud",
+    "eu_west_2": "euw2.pure.cloud",
+    "ap_south_1": "aps1.pure.cloud",
+    "us_east_2": "use2.us-gov-pure.cloud",
+    "sa_east_1": "sae1.pure.cloud",
+    "me_central_1": "mec1.pure.cloud",
+    "ap_northeast_3": "apne3.pure.cloud",
+    "eu_central_2": "euc2.pure.cloud",
+    "mx_central_1": "mxc1.pure.cloud",
+    "ap_southeast_1": "apse1.pure.cloud",
+    "eusc_de_east_1": "edee1.eusc-pure.cloud",
+}
+
+
+def api_host(region: str | None = None, base_url: str | None = None) -> str:
+    """The API base URL for an explicit URL (wins) or a region name/domain."""
+    if base_url:
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise GenesysConfigError(
+                f"GENESYS_API_HOST must be a URL such as https://api.mypurecloud.ie or "
+                f"http://127.0.0.1:8080, got '{base_url}'"
+            )
+        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    if not region:
+        raise GenesysConfigError(
+            "Set GENESYS_REGION (e.g. mypurecloud.ie or eu_west_1) or GENESYS_API_HOST"
+        )
+    key = region.strip().lower()
+    domain = REGION_DOMAINS.get(key.replace("-", "_"))
+    if domain is None:
+        key = key.removeprefix("https://").removeprefix("api.").removeprefix("login.")
+        domain = key if key in REGION_DOMAINS.values() else None
+    if domain is None:
+        known = tuple(REGION_DOMAINS.values()) + tuple(REGION_DOMAINS)
+        raise GenesysConfigError(
+            f"GENESYS_REGION '{region}' is not a Genesys Cloud region"
+            f"{catalog.suggest(region, known)}; use a domain such as mypurecloud.com or an SDK "
+            "region name such as us_east_1"
+        )
+    return f"https://api.{domain}"
+
+
+def login_url(host: str) -> str:
+    """The token endpoint for an API host: `//api.` becomes `//login.` (as the SDK does)."""
+    return host.replace("//api.", "//login.", 1) + "/oauth/token"

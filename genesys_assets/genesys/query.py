@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -134,7 +134,7 @@ class Interval:
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError("interval bounds need a time zone")
-        if self.end <= self.start:
+        if self.duration <= timedelta(0):
             raise ValueError(f"interval end {self.end} is not after its start {self.start}")
 
     def to_api(self) -> str:
@@ -142,7 +142,8 @@ class Interval:
 
     @property
     def duration(self) -> timedelta:
-        return self.end - self.start
+        # In UTC: two datetimes sharing a tzinfo subtract by wall clock, a DST day would be 24 h.
+        return self.end.astimezone(UTC) - self.start.astimezone(UTC)
 
 
 def day_interval(first: date, time_zone: str, last: date | None = None) -> Interval:

@@ -1,0 +1,202 @@
+"""Snowflake as the warehouse: COPY INTO from a named external stage over the S3 stage.
+
+The stage (`SNOWFLAKE_STAGE`) is created once by an administrator with a storage integration, so
+no AWS key ever appears in SQL; files are addressed relative to it, exactly as the S3 stage lays
+them out. The file format is spelled out in every COPY (a stage's own format is not relied on),
+and every COPY forces the load: Snowflake skips files it loaded in the last 64 days, and after the
+DELETE that would leave the day empty.
+
+Identifiers follow Snowflake's rule for unquoted names (upper case), then are quoted, so a user's
+`SNOWFLAKE_DATABASE=analytics` is the database ANALYTICS. Values are always bound (qmark), never
+formatted into SQL; the only literal in a COPY is a stage path built from validated names.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+
+from genesys_assets.long_table import PARTITION_COLUMN
+from genesys_assets.stage.parquet_files import StagedParquet
+from genesys_assets.warehouse.base import (
+    LoadResult,
+    Warehouse,
+    WarehouseError,
+    identifier,
+    row_count_sql,
+    totals_sql,
+)
+
+_STAGE_PATH = re.compile(r"^[A-Za-z0-9_=./\-]+$")
+
+
+def sql_type(dtype: pa.DataType) -> str:
+    if pa.types.is_date32(dtype):
+        return "DATE"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMP_TZ" if dtype.tz else "TIMESTAMP_NTZ"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "VARCHAR"
+    if pa.types.is_integer(dtype):
+        return "NUMBER(38,0)"
+    if pa.types.is_floating(dtype):
+        return "FLOAT"
+    raise WarehouseError(f"no Snowflake type for Arrow type {dtype}")
+
+
+def _name(value: str, what: str) -> str:
+    return identifier(value, what).upper()
+
+
+class SnowflakeWarehouse(Warehouse):
+    def __init__(
+        self,
+        connect: Callable[[], AbstractContextManager[Any]],
+        *,
+        database: str,
+        schema: str,
+        stage: str,
+        account: str = "",
+    ) -> None:
+        """`connect` opens a DB-API connection with paramstyle qmark (SnowflakeResource's)."""
+        self._connect = connect
+        self.database = _name(database, "SNOWFLAKE_DATABASE")
+        self.schema = _name(schema, "SNOWFLAKE_SCHEMA")
+        self.stage = _name(stage, "SNOWFLAKE_STAGE")
+        self.account = account
+        self._exit = ExitStack()
+        self._connection: Any = None
+
+    @property
+    def description(self) -> str:
+        where = f"account {self.account}, " if self.account else ""
+        return f"Snowflake ({where}{self.database}.{self.schema}, stage @{self.stage})"
+
+    def qualified(self, table: str) -> str:
+        return f'"{self.database}"."{self.schema}"."{_name(table, "table")}"'
+
+    def stage_reference(self) -> str:
+        return f'@"{self.database}"."{self.schema}"."{self.stage}"'
+
+    def _cursor(self) -> Any:
+        if self._connection is None:
+            self._connection = self._exit.enter_context(self._connect())
+        return self._connection.cursor()
+
+    def close(self) -> None:
+        self._connection = None
+        self._exit.close()
+
+    def _ensure(self, cursor: Any, table: str, schema: pa.Schema) -> list[str]:
+        qualified = self.qualified(table)
+        columns = ", ".join(
+            f'"{_name(f.name, "column")}" {sql_type(f.type)}' + ("" if f.nullable else " NOT NULL")
+            for f in schema
+        )
+        cluster = (
+            f' CLUSTER BY ("{PARTITION_COLUMN.upper()}")'
+            if PARTITION_COLUMN in schema.names
+            else ""
+        )
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({columns}){cluster}")
+        cursor.execute(
+            f'SELECT COLUMN_NAME FROM "{self.database}".INFORMATION_SCHEMA.COLUMNS '
+            "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            [self.schema, _name(table, "table")],
+        )
+        existing = {row[0].upper() for row in cursor.fetchall()}
+        added = []
+        for f in schema:
+            column = _name(f.name, "column")
+            if column not in existing:
+                cursor.execute(f'ALTER TABLE {qualified} ADD COLUMN "{column}" {sql_type(f.type)}')
+                added.append(f.name)
+        return added
+
+    def copy_sql(self, table: str, staged: StagedParquet) -> str:
+        """The COPY for one staged file; the file's path is the only literal in it."""
+        if not _STAGE_PATH.match(staged.key) or ".." in staged.key:
+            raise WarehouseError(f"refusing to COPY from an unexpected stage path '{staged.key}'")
+        folder, _, name = staged.key.rpartition("/")
+        return (
+            f"COPY INTO {self.qualified(table)} FROM {self.stage_reference()}/{folder}/ "
+            f"FILES = ('{name}') FILE_FORMAT = (TYPE = PARQUET) "
+            "MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT FORCE = TRUE"
+        )
+
+    def _replace(
+        self, table: str, schema: pa.Schema, staged: StagedParquet, day: date | None
+    ) -> LoadResult:
+        started = time.monotonic()
+        qualified = self.qualified(table)
+        cursor = self._cursor()
+        try:
+            added = self._ensure(cursor, table, schema)  # DDL commits on its own: before BEGIN
+            cursor.execute("BEGIN")
+            try:
+                if day is None:
+                    cursor.execute(f"DELETE FROM {qualified}")
+                else:
+                    cursor.execute(f"DELETE FROM {qualified} WHERE {PARTITION_COLUMN} = ?", [day])
+                deleted = int(cursor.fetchone()[0])
+                cursor.execute(self.copy_sql(table, staged))
+                loaded = _rows_loaded(cursor.fetchall(), cursor.description)
+                if loaded != staged.rows:
+                    raise WarehouseError(
+                        f"COPY of {staged.key} into {qualified} loaded {loaded} rows but the "
+                        f"file holds {staged.rows}; rolled back, the previous rows are kept"
+                    )
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(
+                f"loading {staged.key} into {qualified} failed, rolled back, the previous rows "
+                f"are kept: {exc}"
+            ) from None
+        finally:
+            cursor.close()
+        return LoadResult(qualified, deleted, loaded, time.monotonic() - started, tuple(added))
+
+    def replace_partition(
+        self, table: str, schema: pa.Schema, day: date, staged: StagedParquet
+    ) -> LoadResult:
+        return self._replace(table, schema, staged, day)
+
+    def replace_table(self, table: str, schema: pa.Schema, staged: StagedParquet) -> LoadResult:
+        return self._replace(table, schema, staged, None)
+
+    def partition_row_count(self, table: str, day: date) -> int:
+        return int(self._read(table, row_count_sql(self.qualified(table)), day)[0][0])
+
+    def partition_totals(self, table: str, day: date) -> dict[str, tuple[int, float]]:
+        rows = self._read(table, totals_sql(self.qualified(table)), day)
+        return {metric: (int(count or 0), float(total or 0.0)) for metric, count, total in rows}
+
+    def _read(self, table: str, sql: str, day: date) -> list[tuple[Any, ...]]:
+        cursor = self._cursor()
+        try:
+            cursor.execute(sql, [day])
+            return cursor.fetchall()
+        except Exception as exc:
+            raise WarehouseError(f"query on {self.qualified(table)} failed: {exc}") from None
+        finally:
+            cursor.close()
+
+
+def _rows_loaded(rows: list[tuple[Any, ...]], description: Any) -> int:
+    """Sum `rows_loaded` over COPY's result (one row per file, 10 columns)."""
+    names = [d[0].lower() for d in description or []]
+    if "rows_loaded" not in names:
+        return 0  # "Copy executed with 0 files processed."
+    index = names.index("rows_loaded")
+    return sum(int(row[index] or 0) for row in rows)

@@ -212,9 +212,9 @@ class AggregateQuery:
         if self.filter is not None:
             _check_filter(self.filter)
 
-    def body(self, interval: Interval, **extra: Any) -> dict[str, Any]:
-        """The JSON request body, in the field names the API uses."""
-        body: dict[str, Any] = {"interval": interval.to_api()}
+    def definition(self) -> dict[str, Any]:
+        """The query in the API's field names, without the time window."""
+        body: dict[str, Any] = {}
         if self.granularity:
             body["granularity"] = self.granularity
         body["timeZone"] = self.time_zone
@@ -224,8 +224,11 @@ class AggregateQuery:
             body["filter"] = self.filter.to_api()
         body["metrics"] = list(self.metrics)
         body.update(self.extra)
-        body.update(extra)
         return body
+
+    def body(self, interval: Interval, **extra: Any) -> dict[str, Any]:
+        """The JSON request body for one interval."""
+        return {"interval": interval.to_api(), **self.definition(), **extra}
 
     def buckets_per_day(self) -> int:
         """Roughly how many buckets one day yields (used to size a query, not to parse one)."""

@@ -60,7 +60,7 @@ def _define_classes(sdk: ModuleType) -> dict[str, type]:
         def deserialize(self, response: Any, response_type: Any) -> Any:
             return response
 
-    class SdkHttpClient(sdk.AbstractHttpClient):
+    class SdkHttpClient(sdk.api_client.AbstractHttpClient):
         """Routes the SDK's requests through our `Transport`.
 
         What a call is for (for log lines) and which counters it feeds cannot travel through

@@ -1,0 +1,1 @@
+"""The thin Dagster layer: resources, IO managers, assets, checks, schedules, sensor."""

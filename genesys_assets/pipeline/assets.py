@@ -1,0 +1,230 @@
+"""The assets: three per dataset (raw pages -> Parquet -> warehouse table) and the queue names.
+
+Every dataset asset is daily-partitioned in the org's time zone and has a single-run backfill
+policy: a backfill of 90 days is one run that fetches multi-day chunks, instead of 90 runs that
+each pay for a process, a login and a query. The functions here stay thin: they hand work to the
+core (client, flattener, loaders) and report what happened.
+"""
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from genesys_assets import long_table
+from genesys_assets.datasets import QUEUES_ASSET, Dataset
+from genesys_assets.flatten import flatten_pages
+from genesys_assets.pipeline.io_managers import (
+    PARQUET_SUFFIX,
+    RAW_SUFFIX,
+    DayTable,
+    DayTables,
+    FetchedDays,
+    RawDays,
+)
+from genesys_assets.pipeline.metadata import preview
+from genesys_assets.pipeline.resources import GenesysResource, StageResource, WarehouseResource
+from genesys_assets.stage import layout
+from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
+
+RAW_PAGES_IO_MANAGER = "raw_pages_io_manager"
+PARQUET_IO_MANAGER = "parquet_io_manager"
+
+QUEUES_SCHEMA = pa.schema(
+    [
+        pa.field("queue_id", pa.string(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("division_id", pa.string()),
+        pa.field("division_name", pa.string()),
+        pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+
+def raw_pages_key(dataset: Dataset) -> AssetKey:
+    return AssetKey(f"{dataset.name}{RAW_SUFFIX}")
+
+
+def parquet_key(dataset: Dataset) -> AssetKey:
+    return AssetKey(f"{dataset.name}{PARQUET_SUFFIX}")
+
+
+def table_key(dataset: Dataset) -> AssetKey:
+    return AssetKey(dataset.name)
+
+
+def run_days(context: AssetExecutionContext) -> list[date]:
+    return [date.fromisoformat(key) for key in context.partition_keys]
+
+
+def build_dataset_assets(
+    dataset: Dataset, partitions: DailyPartitionsDefinition
+) -> list[AssetsDefinition]:
+    """The three assets of one dataset."""
+    common = {
+        "partitions_def": partitions,
+        "backfill_policy": BackfillPolicy.single_run(),
+        "group_name": dataset.name,
+    }
+    query_text = MetadataValue.json(dataset.query.definition())
+
+    @asset(
+        name=raw_pages_key(dataset).path[-1],
+        io_manager_key=RAW_PAGES_IO_MANAGER,
+        kinds={"genesys"},
+        description=(
+            f"{dataset.description}\n\nThe day's Genesys Cloud aggregates pages, byte for byte, "
+            "zstd-compressed in the stage with a manifest (query, pages, sha256)."
+        ),
+        metadata={"dataset": dataset.name, "query": query_text},
+        **common,
+    )
+    def raw_pages(context: AssetExecutionContext, genesys: GenesysResource) -> FetchedDays:
+        days = run_days(context)
+        client = genesys.get_client()
+        context.log.info(
+            f"fetching {dataset.name} for {len(days)} day(s) {days[0]}..{days[-1]} from "
+            f"{genesys.describe()}"
+        )
+        return FetchedDays(
+            dataset.name, tuple(days), client.fetch_days(dataset.query, days, mode=dataset.mode)
+        )
+
+    @asset(
+        name=parquet_key(dataset).path[-1],
+        ins={"raw_pages": AssetIn(key=raw_pages_key(dataset))},
+        io_manager_key=PARQUET_IO_MANAGER,
+        kinds={"parquet"},
+        description=(
+            f"{dataset.name} as the long table (one row per bucket, group and metric), one "
+            "snappy Parquet file per day under year=/month=/day=."
+        ),
+        metadata={"dataset": dataset.name},
+        **common,
+    )
+    def parquet(context: AssetExecutionContext, raw_pages: RawDays) -> DayTables:
+        seconds: list[float] = []  # filled as the IO manager consumes the tables
+        tables = _flatten_days(dataset, raw_pages, datetime.now(UTC), seconds)
+        return DayTables(dataset.name, tables, seconds)
+
+    @asset(
+        name=table_key(dataset).path[-1],
+        ins={"staged": AssetIn(key=parquet_key(dataset))},
+        kinds={"sql"},
+        description=(
+            f"The warehouse table {dataset.name}: each day's rows replaced in one transaction "
+            "by the day's staged Parquet file."
+        ),
+        metadata={"dataset": dataset.name},
+        **common,
+    )
+    def table(
+        context: AssetExecutionContext,
+        staged: dict[date, StagedParquet],
+        warehouse: WarehouseResource,
+    ) -> MaterializeResult:
+        target = warehouse.get_warehouse()
+        schema = long_table.schema(dataset.group_by)
+        started = time.monotonic()
+        loaded: dict[str, int] = {}
+        replaced = 0
+        added: set[str] = set()
+        for day, file in staged.items():
+            result = target.replace_partition(dataset.name, schema, day, file)
+            loaded[day.isoformat()] = result.rows_loaded
+            replaced += result.rows_deleted
+            added.update(result.columns_added)
+            context.log.info(
+                f"{result.table} {day}: {result.rows_deleted} rows replaced by "
+                f"{result.rows_loaded} from {file.key}"
+            )
+        metadata = {
+            "dagster/row_count": sum(loaded.values()),
+            "rows_by_day": MetadataValue.json(loaded),
+            "rows_replaced": replaced,
+            "table": target.qualified(dataset.name),
+            "warehouse": target.description,
+            "elapsed_seconds": round(time.monotonic() - started, 3),
+        }
+        if added:
+            metadata["columns_added"] = MetadataValue.json(sorted(added))
+        return MaterializeResult(metadata=metadata)
+
+    return [raw_pages, parquet, table]
+
+
+def _flatten_days(
+    dataset: Dataset, raw: RawDays, loaded_at: datetime, seconds: list[float]
+) -> Iterator[DayTable]:
+    """Flatten each fetch once and cut it into the run's days."""
+    wanted = set(raw.days)
+    for manifests in raw.by_fetch():
+        started = time.monotonic()
+        fetch_days = list(manifests[0].fetch_days)
+        flat = flatten_pages(
+            raw.pages(manifests[0]), dataset.group_by, dataset.query.time_zone, loaded_at
+        )
+        tables = flat.split_days(fetch_days)
+        seconds.append(time.monotonic() - started)
+        for i, manifest in enumerate(m for m in manifests if m.day in wanted):
+            yield DayTable(
+                manifest.day, tables[manifest.day], flat.pages if i == 0 else 0, flat.unknown_fields
+            )
+
+
+@asset(
+    name=QUEUES_ASSET,
+    group_name="genesys_dimensions",
+    # Not partitioned; the policy lets `dagster asset materialize --select '*'
+    # --partition-range A...B` run everything as one run (the CLI demands it of every asset).
+    backfill_policy=BackfillPolicy.single_run(),
+    kinds={"genesys", "sql"},
+    description=(
+        "Every routing queue (id, name, division), replaced on each run, to join the dataset "
+        "tables' queue_id to queue names."
+    ),
+)
+def genesys_queues(
+    context: AssetExecutionContext,
+    genesys: GenesysResource,
+    stage: StageResource,
+    warehouse: WarehouseResource,
+) -> MaterializeResult:
+    queues = genesys.get_client().list_queues()
+    now = datetime.now(UTC)
+    table = pa.table(
+        {
+            "queue_id": [q.id for q in queues],
+            "name": [q.name for q in queues],
+            "division_id": [q.division_id for q in queues],
+            "division_name": [q.division_name for q in queues],
+            "loaded_at": [now] * len(queues),
+        },
+        schema=QUEUES_SCHEMA,
+    )
+    store = ParquetStore(stage.get_stage())
+    staged = store.write(layout.dimension(QUEUES_ASSET), table)
+    target = warehouse.get_warehouse()
+    result = target.replace_table(QUEUES_ASSET, QUEUES_SCHEMA, staged)
+    context.log.info(f"{result.table}: {result.rows_loaded} queues")
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": result.rows_loaded,
+            "table": result.table,
+            "file": MetadataValue.path(store.stage.uri(staged.key)),
+            "warehouse": target.description,
+            "preview": preview(table),
+        }
+    )

@@ -1,0 +1,237 @@
+"""Dagster resources around the pure core: Genesys, the stage and the warehouse.
+
+Each resource is configuration plus a `get_*()` that hands out the core object. Heavy imports
+(the Genesys SDK, boto3 through dagster-aws, the Snowflake connector through dagster-snowflake)
+happen when a run first uses a resource, never when the code location loads: loading the
+definitions is paid by the UI, every run and every sensor tick.
+"""
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
+from dagster import get_dagster_logger as dagster_logger
+from pydantic import Field, PrivateAttr
+
+if TYPE_CHECKING:
+    from genesys_assets.genesys.client import GenesysClient
+    from genesys_assets.stage import Stage
+    from genesys_assets.warehouse import Warehouse
+
+
+class GenesysResource(ConfigurableResource):
+    """The Genesys Cloud API client; with no client id, the built-in simulator on loopback."""
+
+    client_id: str | None = Field(default=None, description="GENESYS_CLIENT_ID")
+    client_secret: str | None = Field(default=None, description="GENESYS_CLIENT_SECRET")
+    region: str | None = Field(default=None, description="GENESYS_REGION, e.g. mypurecloud.ie")
+    api_host: str | None = Field(default=None, description="GENESYS_API_HOST, an explicit URL")
+    requests_per_minute: float = Field(default=250.0, description="client-side pace")
+    max_concurrency: int = 4
+    chunk_days: int = 7
+    query_mode: str = Field(default="auto", description="auto, sync or jobs")
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    max_attempts: int = 8
+    max_retry_wait_s: float = 60.0
+    job_timeout_s: float = 1800.0
+    simulator_seed: int = Field(default=42, description="seed of the embedded simulator")
+
+    # Typed Any: pydantic evaluates these annotations, and the types live in modules that are
+    # only imported once a run needs them.
+    _client: Any = PrivateAttr(default=None)
+    _simulator: Any = PrivateAttr(default=None)
+
+    @property
+    def embedded(self) -> bool:
+        return not self.client_id
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        from genesys_assets.genesys.auth import ClientCredentials
+        from genesys_assets.genesys.client import ClientSettings, GenesysClient
+        from genesys_assets.genesys.regions import api_host
+
+        log = dagster_logger("genesys_assets.genesys")
+        settings = ClientSettings(
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            max_attempts=self.max_attempts,
+            max_retry_wait_s=self.max_retry_wait_s,
+            requests_per_minute=self.requests_per_minute,
+            max_concurrency=self.max_concurrency,
+            chunk_days=self.chunk_days,
+            mode=self.query_mode,
+            job_timeout_s=self.job_timeout_s,
+        )
+        if self.embedded:
+            from genesys_assets.simulator import Simulator, SimulatorConfig
+
+            self._simulator = Simulator(SimulatorConfig(seed=self.simulator_seed)).start()
+            host = self._simulator.base_url
+            credentials = ClientCredentials(
+                self._simulator.client_id, self._simulator.client_secret
+            )
+            log.info(
+                "GENESYS_CLIENT_ID is not set: started the built-in Genesys Cloud simulator at "
+                f"{host} (seed {self.simulator_seed}). Set GENESYS_CLIENT_ID, "
+                "GENESYS_CLIENT_SECRET and GENESYS_REGION to load a real org."
+            )
+        else:
+            host = api_host(region=self.region, base_url=self.api_host)
+            credentials = ClientCredentials(self.client_id or "", self.client_secret or "")
+            log.info(f"Genesys Cloud at {host} as client id {self.client_id}")
+        self._client = GenesysClient(host, credentials, settings, logger=log)
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._simulator is not None:
+            self._simulator.stop()
+            self._simulator = None
+
+    def get_client(self) -> "GenesysClient":
+        if self._client is None:
+            raise RuntimeError("the Genesys resource was not set up (used outside a run?)")
+        return self._client
+
+    def describe(self) -> str:
+        if self._client is None:
+            return "not connected"
+        source = "built-in simulator" if self.embedded else "Genesys Cloud"
+        return f"{source} at {self._client.host}"
+
+
+class StageResource(ConfigurableResource):
+    """Where raw pages and Parquet files are staged."""
+
+    @abstractmethod
+    def get_stage(self) -> "Stage": ...
+
+
+class LocalStageResource(StageResource):
+    """A local folder (the embedded default, under GENESYS_ASSETS_HOME)."""
+
+    root: str
+
+    def get_stage(self) -> "Stage":
+        from genesys_assets.stage import LocalStage
+
+        return LocalStage(self.root)
+
+
+class S3StageResource(StageResource):
+    """s3://bucket/prefix/, through dagster-aws' S3Resource, server-side encrypted."""
+
+    bucket: str = Field(description="S3_BUCKET")
+    prefix: str = Field(default="genesys", description="S3_PREFIX")
+    sse: str = Field(default="AES256", description="S3_SSE: AES256 or aws:kms")
+    kms_key_id: str | None = Field(default=None, description="S3_KMS_KEY_ID (with aws:kms)")
+    endpoint_url: str | None = Field(default=None, description="AWS_ENDPOINT_URL(_S3)")
+    region_name: str | None = Field(default=None, description="AWS_REGION")
+
+    _stage: Any = PrivateAttr(default=None)
+
+    def get_stage(self) -> "Stage":
+        if self._stage is None:
+            from dagster_aws.s3 import S3Resource
+
+            from genesys_assets.stage.s3 import S3Stage
+
+            client = S3Resource(region_name=self.region_name, endpoint_url=self.endpoint_url)
+            self._stage = S3Stage(
+                client.get_client(),
+                self.bucket,
+                self.prefix,
+                sse=self.sse,
+                kms_key_id=self.kms_key_id,
+            )
+        return self._stage
+
+
+class WarehouseResource(ConfigurableResource):
+    """The warehouse the tables live in; loads read the staged files."""
+
+    stage: ResourceDependency[StageResource]
+
+    @abstractmethod
+    def get_warehouse(self) -> "Warehouse": ...
+
+
+class DuckDBWarehouseResource(WarehouseResource):
+    """A DuckDB file (the embedded default), tables in one schema."""
+
+    path: str = Field(description="DUCKDB_DATABASE")
+    schema_name: str = "genesys"
+
+    def get_warehouse(self) -> "Warehouse":
+        from genesys_assets.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(Path(self.path), self.stage.get_stage(), schema=self.schema_name)
+
+
+class SnowflakeWarehouseResource(WarehouseResource):
+    """Snowflake through dagster-snowflake's SnowflakeResource; COPY INTO from the S3 stage."""
+
+    account: str = Field(description="SNOWFLAKE_ACCOUNT")
+    user: str = Field(description="SNOWFLAKE_USER")
+    password: str | None = Field(default=None, description="SNOWFLAKE_PASSWORD")
+    private_key: str | None = Field(default=None, description="SNOWFLAKE_PRIVATE_KEY")
+    private_key_path: str | None = Field(default=None, description="SNOWFLAKE_PRIVATE_KEY_PATH")
+    private_key_password: str | None = Field(
+        default=None, description="SNOWFLAKE_PRIVATE_KEY_PASSWORD"
+    )
+    role: str | None = None
+    warehouse: str | None = None
+    database: str = Field(description="SNOWFLAKE_DATABASE")
+    schema_name: str = Field(default="GENESYS", description="SNOWFLAKE_SCHEMA")
+    stage_name: str = Field(description="SNOWFLAKE_STAGE, an external stage over the S3 stage")
+    host: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+
+    _warehouse: Any = PrivateAttr(default=None)
+
+    def get_warehouse(self) -> "Warehouse":
+        if self._warehouse is None:
+            from dagster_snowflake import SnowflakeResource
+
+            from genesys_assets.warehouse.snowflake import SnowflakeWarehouse
+
+            extra: dict[str, Any] = {
+                k: v
+                for k, v in {
+                    "host": self.host,
+                    "port": self.port,
+                    "protocol": self.protocol,
+                }.items()
+                if v is not None
+            }
+            resource = SnowflakeResource(
+                account=self.account,
+                user=self.user,
+                password=self.password,
+                private_key=self.private_key,
+                private_key_path=self.private_key_path,
+                private_key_password=self.private_key_password,
+                role=self.role,
+                warehouse=self.warehouse,
+                database=self.database,
+                schema=self.schema_name,
+                paramstyle="qmark",
+                additional_snowflake_connection_args=extra or None,
+            )
+            self._warehouse = SnowflakeWarehouse(
+                resource.get_connection,
+                database=self.database,
+                schema=self.schema_name,
+                stage=self.stage_name,
+                account=self.account,
+            )
+        return self._warehouse
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._warehouse is not None:
+            self._warehouse.close()
+            self._warehouse = None

@@ -1,0 +1,307 @@
+"""The Dagster layer on the embedded defaults: materialize(), re-runs, ranges, DST, checks.
+
+Genesys is the simulator (started by the resource, or by the test and reached through the same
+code path a real org uses), the stage a temporary folder and the warehouse a DuckDB file.
+"""
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    build_schedule_context,
+    build_sensor_context,
+)
+
+from genesys_assets import datasets
+from genesys_assets.definitions import CHECKS_JOB, MAIN_JOB, build_definitions
+from genesys_assets.pipeline.environment import SettingsError, resources
+from genesys_assets.stage import layout
+
+DAY = "2024-11-01"
+RANGE_TAGS = {
+    "dagster/asset_partition_range_start": "2024-11-04",
+    "dagster/asset_partition_range_end": "2024-11-06",
+}
+
+
+@pytest.fixture
+def defs(clean_env):
+    return build_definitions(datasets.load())
+
+
+def home(env) -> str:
+    return env["GENESYS_ASSETS_HOME"]
+
+
+def run(defs, **kwargs):
+    job = defs.resolve_job_def(MAIN_JOB)
+    return job.execute_in_process(
+        instance=DagsterInstance.ephemeral(), raise_on_error=False, **kwargs
+    )
+
+
+def warehouse_rows(env, table: str, day: str) -> list[tuple]:
+    with duckdb.connect(f"{home(env)}/warehouse.duckdb") as con:
+        rows = con.execute(
+            f'SELECT * EXCLUDE (loaded_at, source_file) FROM genesys."{table}" '
+            "WHERE partition_date = ? ORDER BY ALL",
+            [date.fromisoformat(day)],
+        ).fetchall()
+    return rows
+
+
+def materializations(result, key: str) -> list:
+    return [
+        e.event_specific_data.materialization
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
+        and e.event_specific_data.materialization.asset_key == AssetKey(key)
+    ]
+
+
+def check_evaluations(result) -> dict[str, object]:
+    return {
+        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}.{e.asset_check_evaluation_data.check_name}": e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+    }
+
+
+def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):
+    result = run(defs, partition_key=DAY)
+    assert result.success
+    stage = f"{home(clean_env)}/stage"
+    day = date.fromisoformat(DAY)
+
+    for dataset in ("queue_performance", "agent_performance"):
+        manifest = json.loads(Path(f"{stage}/{layout.manifest(dataset, day)}").read_text())
+        assert manifest["day"] == DAY and manifest["page_count"] == len(manifest["pages"]) >= 1
+        assert (
+            manifest["query"]["interval"] == "2024-11-01T00:00:00-04:00/2024-11-02T00:00:00-04:00"
+        )
+        assert all(len(p["sha256"]) == 64 for p in manifest["pages"])
+
+        parquet_path = f"{stage}/{dataset}/year=2024/month=11/day=01/data.parquet"
+        footer = pq.ParquetFile(parquet_path).metadata
+        assert footer.row_group(0).column(0).compression == "SNAPPY"
+        rows = warehouse_rows(clean_env, dataset, DAY)
+        assert len(rows) == footer.num_rows > 0
+
+        [raw] = materializations(result, f"{dataset}_raw_pages")
+        for key in (
+            "pages",
+            "bytes",
+            "api_requests",
+            "retries",
+            "throttled_429",
+            "elapsed_seconds",
+            "query",
+            "mode",
+        ):
+            assert key in raw.metadata, key
+        [parquet] = materializations(result, f"{dataset}_parquet")
+        assert parquet.metadata["dagster/row_count"].value == footer.num_rows
+        assert "preview" in parquet.metadata and "bytes" in parquet.metadata
+        [table] = materializations(result, dataset)
+        assert table.metadata["dagster/row_count"].value == footer.num_rows
+
+    modes = {
+        materializations(result, f"{d}_raw_pages")[0].metadata["mode"].value
+        for d in ("queue_performance", "agent_performance")
+    }
+    assert modes == {"sync", "jobs"}, "auto mode picks jobs for the agent dataset"
+    checks = check_evaluations(result)
+    assert len(checks) == 4 and all(c.passed for c in checks.values())
+    assert checks["queue_performance.row_count_parity"].partition == DAY
+    queues = materializations(result, "genesys_queues")[0]
+    assert queues.metadata["dagster/row_count"].value == 12
+
+
+def test_rerunning_a_day_gives_the_same_rows_not_twice(defs, clean_env):
+    assert run(defs, partition_key=DAY).success
+    first = warehouse_rows(clean_env, "agent_performance", DAY)
+    assert run(defs, partition_key=DAY).success
+    assert warehouse_rows(clean_env, "agent_performance", DAY) == first
+    [table] = [m for m in materializations(run(defs, partition_key=DAY), "agent_performance")]
+    assert table.metadata["rows_replaced"].value == len(first)
+
+
+def test_a_day_across_the_dst_change(defs, clean_env):
+    assert run(defs, partition_key="2024-11-03").success
+    with duckdb.connect(f"{home(clean_env)}/warehouse.duckdb") as con:
+        first, last, buckets, days = con.execute(
+            "SELECT min(interval_start), max(interval_end), count(DISTINCT interval_start), "
+            "count(DISTINCT partition_date) FROM genesys.queue_performance"
+        ).fetchone()
+    assert first == datetime(2024, 11, 3, 4, 0, tzinfo=UTC)  # local midnight, EDT
+    assert last == datetime(2024, 11, 4, 5, 0, tzinfo=UTC)  # next local midnight, EST
+    assert 45 <= buckets <= 50  # 25 hours of half hours (a quiet night may leave one empty)
+    assert days == 1
+    with duckdb.connect(f"{home(clean_env)}/warehouse.duckdb") as con:
+        off_grid = con.execute(
+            "SELECT count(*) FROM genesys.queue_performance "
+            "WHERE epoch(interval_start) % 1800 <> 0 OR epoch(interval_end - interval_start) <> 1800"
+        ).fetchone()[0]
+    assert off_grid == 0
+
+
+def test_a_range_of_days_in_one_run_writes_one_file_per_day(defs, clean_env):
+    result = run(defs, tags=RANGE_TAGS)
+    assert result.success
+    stage = f"{home(clean_env)}/stage"
+    days = [date(2024, 11, 4), date(2024, 11, 5), date(2024, 11, 6)]
+    fetch_ids = set()
+    for day in days:
+        manifest = json.loads(
+            Path(f"{stage}/{layout.manifest('queue_performance', day)}").read_text()
+        )
+        fetch_ids.add(manifest["fetch_id"])
+        table = pq.read_table(f"{stage}/{layout.parquet('queue_performance', day)}")
+        assert set(table.column("partition_date").to_pylist()) == {day}
+        assert (
+            len(warehouse_rows(clean_env, "queue_performance", day.isoformat())) == table.num_rows
+        )
+    assert len(fetch_ids) == 1, "three consecutive days are one chunk, one fetch"
+    assert {m.partition for m in materializations(result, "queue_performance")} == {
+        d.isoformat() for d in days
+    }
+    checks = check_evaluations(result)
+    assert checks and all(c.passed for c in checks.values())
+
+
+def test_a_rerun_of_one_day_after_a_range_keeps_the_others(defs, clean_env):
+    assert run(defs, tags=RANGE_TAGS).success
+    before = warehouse_rows(clean_env, "queue_performance", "2024-11-04")
+    assert run(defs, partition_key="2024-11-05").success
+    assert run(defs, partition_key="2024-11-05").success
+    assert warehouse_rows(clean_env, "queue_performance", "2024-11-04") == before
+    assert warehouse_rows(clean_env, "queue_performance", "2024-11-05")
+
+
+def test_both_checks_fail_when_a_row_disappears_behind_the_pipelines_back(defs, clean_env):
+    assert run(defs, partition_key=DAY).success
+    with duckdb.connect(f"{home(clean_env)}/warehouse.duckdb") as con:
+        con.execute(
+            "DELETE FROM genesys.queue_performance WHERE rowid = "
+            "(SELECT min(rowid) FROM genesys.queue_performance WHERE metric = 'nOffered')"
+        )
+    result = defs.resolve_job_def(CHECKS_JOB).execute_in_process(
+        tags={"dagster/partition": DAY}, instance=DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    assert not result.success
+    checks = check_evaluations(result)
+    counted = checks["queue_performance.row_count_parity"]
+    assert not counted.passed
+    rows = counted.metadata["warehouse_rows"].value
+    assert counted.metadata["staged_rows"].value == rows + 1
+    totals = checks["queue_performance.totals_parity"]
+    assert not totals.passed
+    [mismatch] = totals.metadata["mismatches"].value
+    assert mismatch["metric"] == "nOffered"
+    assert mismatch["staged_count"] > mismatch["warehouse_count"]
+    assert check_evaluations(result)["agent_performance.row_count_parity"].passed
+
+
+def test_a_failed_fetch_leaves_the_previous_day_in_place(start_simulator, clean_env, monkeypatch):
+    simulator = start_simulator(job_delay_s=0.1)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
+    monkeypatch.setenv("GENESYS_API_HOST", simulator.base_url)
+    monkeypatch.setenv("GENESYS_MAX_ATTEMPTS", "2")
+    defs = build_definitions(datasets.load())
+    assert run(defs, partition_key=DAY).success
+    manifest_path = (
+        f"{home(clean_env)}/stage/{layout.manifest('queue_performance', date(2024, 11, 1))}"
+    )
+    manifest_before = Path(manifest_path).read_text()
+    rows_before = warehouse_rows(clean_env, "queue_performance", DAY)
+
+    simulator.script_faults(["503"] * 50)
+    result = run(defs, partition_key=DAY)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    assert "gave up after 2 attempts" in str(failure.step_failure_data.error)
+    assert Path(manifest_path).read_text() == manifest_before
+    assert warehouse_rows(clean_env, "queue_performance", DAY) == rows_before
+
+
+def test_a_dataset_file_with_a_typo_fails_before_anything_is_written(
+    clean_env, tmp_path, monkeypatch
+):
+    bad = tmp_path / "datasets.yaml"
+    bad.write_text(datasets.DEFAULT_FILE.read_text().replace("- tHandle\n", "- tHandel\n", 1))
+    monkeypatch.setenv(datasets.ENV_VAR, str(bad))
+    with pytest.raises(
+        datasets.DatasetFileError,
+        match=r"datasets.queue_performance.metrics\[6\]: unknown metric 'tHandel' \(did you mean 'tHandle'\?\)",
+    ):
+        build_definitions(datasets.load())
+    assert not (tmp_path / "home").exists()
+
+
+def test_settings_that_cannot_work_name_the_variable(clean_env, monkeypatch):
+    monkeypatch.setenv("SNOWFLAKE_ACCOUNT", "acme")
+    with pytest.raises(SettingsError, match="set S3_BUCKET"):
+        resources()
+    monkeypatch.delenv("SNOWFLAKE_ACCOUNT")
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "id")
+    with pytest.raises(SettingsError, match="set GENESYS_CLIENT_SECRET"):
+        resources()
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "secret")
+    with pytest.raises(SettingsError, match="GENESYS_REGION"):
+        resources()
+    monkeypatch.setenv("GENESYS_REGION", "mypurecloud.ie")
+    monkeypatch.setenv("GENESYS_MAX_CONCURRENCY", "four")
+    with pytest.raises(
+        SettingsError, match="GENESYS_MAX_CONCURRENCY must be a int number, got 'four'"
+    ):
+        resources()
+
+
+def test_the_schedule_reloads_the_last_complete_days(defs):
+    schedule = defs.resolve_schedule_def("queue_performance_daily_refresh")
+    assert schedule.execution_timezone == "America/New_York"
+    context = build_schedule_context(
+        scheduled_execution_time=datetime(2024, 11, 10, 9, 0, tzinfo=UTC),
+        repository_def=defs.get_repository_def(),
+    )
+    requests = schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2024-11-07", "2024-11-08", "2024-11-09"]
+    assert len({r.run_key for r in requests}) == 3
+
+
+def test_the_sensor_requests_each_day_once_genesys_says_it_is_complete(
+    start_simulator, clean_env, monkeypatch
+):
+    simulator = start_simulator(
+        now=datetime(2024, 11, 5, 4, 30, tzinfo=UTC), availability_lag_minutes=60
+    )
+    monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
+    monkeypatch.setenv("GENESYS_API_HOST", simulator.base_url)
+    defs = build_definitions(datasets.load())
+    sensor = defs.resolve_sensor_def("genesys_final_loads")
+    genesys = resources()["genesys"]
+
+    def tick(cursor):
+        with build_sensor_context(
+            cursor=cursor, resources={"genesys": genesys}, repository_def=defs.get_repository_def()
+        ) as context:
+            return sensor.evaluate_tick(context)
+
+    # 04:30 UTC - 60 min = 03:30 UTC = 23:30 on Nov 4th in New York: Nov 3rd is the last complete day.
+    first = tick(None)
+    assert [r.partition_key for r in first.run_requests] == ["2024-11-03"]
+    assert first.cursor == "2024-11-03"
+    assert tick(first.cursor).skip_message
+    simulator.set_now(datetime(2024, 11, 7, 4, 30, tzinfo=UTC))  # 22:30 on Nov 6th, local
+    later = tick(first.cursor)
+    assert [r.partition_key for r in later.run_requests] == ["2024-11-04", "2024-11-05"]
+    assert [r.run_key for r in later.run_requests] == ["final-2024-11-04", "final-2024-11-05"]

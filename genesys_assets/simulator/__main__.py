@@ -1,0 +1,160 @@
+"""`python -m genesys_assets.simulator --port 0`: serve until interrupted.
+
+Prints the base URL and the credentials as KEY=value lines (and flushes) so a parent process,
+a Makefile or a human can pick them up; Ctrl-C or SIGTERM stops it cleanly with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from datetime import datetime
+from types import FrameType
+
+from genesys_assets.simulator.config import SERVER_ERROR_CODES, SimulatorConfig
+from genesys_assets.simulator.server import Simulator
+
+_DEFAULTS = SimulatorConfig()
+
+
+def _aware(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 date-time: {text!r}") from None
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"--now needs a UTC offset or Z: {text!r}")
+    return moment
+
+
+def _client(text: str) -> tuple[str, str]:
+    client_id, sep, secret = text.partition(":")
+    if not sep or not client_id or not secret:
+        raise argparse.ArgumentTypeError(f"expected ID:SECRET, got {text!r}")
+    return client_id, secret
+
+
+def _codes(text: str) -> tuple[int, ...]:
+    try:
+        codes = tuple(int(c) for c in text.split(",") if c.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected codes like 500,503: {text!r}") from None
+    if not codes or any(c not in SERVER_ERROR_CODES for c in codes):
+        raise argparse.ArgumentTypeError(f"codes must be among {SERVER_ERROR_CODES}")
+    return codes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = _DEFAULTS
+    p = argparse.ArgumentParser(
+        prog="python -m genesys_assets.simulator",
+        description="A local Genesys Cloud Analytics API backed by a simulated org.",
+    )
+    p.add_argument("--port", type=int, default=d.port, help="TCP port; 0 picks a free one")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--queues", type=int, default=d.queues)
+    p.add_argument("--agents", type=int, default=d.agents)
+    p.add_argument("--conversations-per-day", type=int, default=d.conversations_per_day)
+    p.add_argument("--time-zone", default=d.time_zone, help="the org's local IANA time zone")
+    p.add_argument("--weekend-factor", type=float, default=d.weekend_factor)
+    p.add_argument("--client-id", default=d.client_id)
+    p.add_argument("--client-secret", default=d.client_secret)
+    p.add_argument(
+        "--restricted-client",
+        type=_client,
+        action="append",
+        default=[],
+        metavar="ID:SECRET",
+        help="a client without analytics:conversationAggregate:view (repeatable)",
+    )
+    p.add_argument("--token-ttl", type=float, default=d.token_ttl_s, help="seconds")
+    p.add_argument("--rate-limit-per-minute", type=int, default=d.rate_limit_per_minute)
+    p.add_argument("--rate-limit-window", type=float, default=d.rate_limit_window_s, help="s")
+    p.add_argument("--no-retry-after", action="store_true", help="429s without Retry-After")
+    p.add_argument("--now", type=_aware, default=None, help="freeze 'now' (ISO-8601, offset)")
+    p.add_argument("--availability-lag-minutes", type=float, default=d.availability_lag_minutes)
+    p.add_argument("--ingestion-lag", type=float, default=d.ingestion_lag_s, help="median, s")
+    p.add_argument("--max-interval-days", type=float, default=d.max_interval_days)
+    p.add_argument("--job-delay", type=float, default=d.job_delay_s, help="seconds")
+    p.add_argument("--job-ttl", type=float, default=d.job_ttl_s, help="seconds")
+    p.add_argument("--page-size", type=int, default=d.default_page_size, help="jobs default")
+    p.add_argument("--error-rate", type=float, default=d.error_rate)
+    p.add_argument("--error-codes", type=_codes, default=d.error_codes, help="e.g. 500,503")
+    p.add_argument("--latency-ms", type=float, default=d.latency_ms, help="median")
+    p.add_argument("--latency-sigma", type=float, default=d.latency_sigma)
+    p.add_argument("--slow-rate", type=float, default=d.slow_rate)
+    p.add_argument("--slow-ms", type=float, default=d.slow_ms)
+    p.add_argument("--truncate-rate", type=float, default=d.truncate_rate)
+    p.add_argument("--drop-rate", type=float, default=d.drop_rate)
+    p.add_argument("--day-cache-size", type=int, default=d.day_cache_size)
+    p.add_argument("--log-requests", action="store_true")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    return SimulatorConfig(
+        port=args.port,
+        seed=args.seed,
+        queues=args.queues,
+        agents=args.agents,
+        conversations_per_day=args.conversations_per_day,
+        time_zone=args.time_zone,
+        weekend_factor=args.weekend_factor,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        restricted_clients=tuple(args.restricted_client),
+        token_ttl_s=args.token_ttl,
+        rate_limit_per_minute=args.rate_limit_per_minute,
+        rate_limit_window_s=args.rate_limit_window,
+        send_retry_after=not args.no_retry_after,
+        now=args.now,
+        availability_lag_minutes=args.availability_lag_minutes,
+        ingestion_lag_s=args.ingestion_lag,
+        max_interval_days=args.max_interval_days,
+        job_delay_s=args.job_delay,
+        job_ttl_s=args.job_ttl,
+        default_page_size=args.page_size,
+        error_rate=args.error_rate,
+        error_codes=args.error_codes,
+        latency_ms=args.latency_ms,
+        latency_sigma=args.latency_sigma,
+        slow_rate=args.slow_rate,
+        slow_ms=args.slow_ms,
+        truncate_rate=args.truncate_rate,
+        drop_rate=args.drop_rate,
+        day_cache_size=args.day_cache_size,
+        log_requests=args.log_requests,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sim = Simulator(config).start()
+    try:
+        print(f"GENESYS_API_HOST={sim.base_url}")
+        print(f"GENESYS_CLIENT_ID={sim.client_id}")
+        print(f"GENESYS_CLIENT_SECRET={sim.client_secret}")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

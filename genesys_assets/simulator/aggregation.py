@@ -1,0 +1,317 @@
+"""Answering an aggregates query from the generated traffic.
+
+The work is done per hour of arrivals (`traffic.Block`): each conversation of the block gets a
+group id (or none when the filter drops it), then every event of a requested metric is mapped
+to a cell, (group, bucket) folded into one int, with C-level maps (bisect over the bucket edges,
+a lookup of the conversation's group), and folded into that cell's statistics. Every event
+lands in exactly one bucket by its timestamp, which is what makes hourly buckets add up to
+daily ones and a 3-day query equal three 1-day queries.
+
+The answer is written as JSON text directly (one string per result container) rather than via
+json.dumps of nested dicts: a large tenant's day is tens of MB, and jobs page the containers
+without serializing them again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from itertools import compress, repeat
+from operator import add
+from typing import Any
+
+from genesys_assets.genesys.catalog import MetricKind
+from genesys_assets.simulator.org import Org
+from genesys_assets.simulator.query import AggregateQuery, Filter, Predicate, iso_ms
+from genesys_assets.simulator.traffic import (
+    BLOCK_MS,
+    METRIC_SOURCES,
+    Block,
+    Stream,
+    TrafficStore,
+    blocks_for,
+    dimension_values,
+)
+
+_COUNT, _TIMER, _SERVICE_LEVEL, _SERVICE_TARGET = range(4)
+_SEP = (",", ":")
+
+
+def _kind(metric: str) -> int:
+    if metric == "oServiceLevel":
+        return _SERVICE_LEVEL
+    if metric == "oServiceTarget":
+        return _SERVICE_TARGET
+    return _TIMER if MetricKind.of(metric) is MetricKind.TIMER else _COUNT
+
+
+class _BlockView:
+    """Dimension columns of one block, computed once per query and block."""
+
+    def __init__(self, org: Org, block: Block) -> None:
+        self.org = org
+        self.block = block
+        self._columns: dict[str, list[str | None] | None] = {}
+
+    def column(self, dimension: str) -> list[str | None] | None:
+        if dimension not in self._columns:
+            self._columns[dimension] = dimension_values(self.org, self.block, dimension)
+        return self._columns[dimension]
+
+    def matches(self, query_filter: Filter) -> list[bool]:
+        parts = [self._predicate(p) for p in query_filter.predicates]
+        for clause in query_filter.clauses:
+            parts.append(_combine(clause.type, [self._predicate(p) for p in clause.predicates]))
+        return _combine(query_filter.type, parts)
+
+    def _predicate(self, predicate: Predicate) -> list[bool]:
+        col = self.column(predicate.dimension)
+        n = self.block.count
+        if predicate.operator == "exists":
+            return [False] * n if col is None else [v is not None for v in col]
+        if predicate.operator == "notExists":
+            return [True] * n if col is None else [v is None for v in col]
+        if col is None:
+            return [False] * n
+        wanted = predicate.value
+        return [v == wanted for v in col]
+
+
+def _combine(kind: str, parts: list[list[bool]]) -> list[bool]:
+    if len(parts) == 1:
+        return parts[0]
+    test = all if kind == "and" else any
+    return [test(row) for row in zip(*parts, strict=True)]
+
+
+class _Cells:
+    """Statistics per metric, keyed by cell = group id * width + edge index.
+
+    The edge index is bisect_right over the bucket edges (clipped at "now"): 0 is before the
+    interval, len(edges) after it or not yet happened, anything between is bucket index + 1.
+    Dropped conversations get a negative key. One int per cell keeps the per-event work in C.
+    """
+
+    def __init__(self, query: AggregateQuery, cutoff: int) -> None:
+        self.query = query
+        self.edges = [b for b in query.bounds if b < cutoff] + [cutoff]
+        self.width = len(self.edges) + 1
+        self.kinds = [_kind(m) for m in query.metrics]
+        self.stats: list[Any] = [
+            Counter() if k == _COUNT else defaultdict(list) if k == _TIMER else {}
+            for k in self.kinds
+        ]
+
+
+def run_query(store: TrafficStore, query: AggregateQuery, now_ms: int) -> list[str]:
+    """The query's result containers as JSON texts, in the order the API returns them.
+
+    Only events stamped at or before `now_ms` exist yet, so an open day answers with what has
+    completed so far.
+    """
+    org = store.model.org
+    start, end = query.bounds[0], query.bounds[-1]
+    cutoff = min(end, now_ms + 1)  # exclusive upper edge of what has happened
+    key_index: dict[tuple[str | None, ...], int] = {}
+    if cutoff <= start:
+        return []
+    cells = _Cells(query, cutoff)
+    lag = store.model.lag
+    targets_by_queue = [q.service_level_target for q in org.queues]
+    sources = [(mi, METRIC_SOURCES.get(m, ())) for mi, m in enumerate(query.metrics)]
+    sources = [(mi, parts) for mi, parts in sources if parts]
+    if not sources:
+        return []
+
+    for hour in blocks_for(start, cutoff):
+        if hour * BLOCK_MS >= cutoff:
+            break  # nobody has arrived in this hour yet
+        block = store.block(hour)
+        if block.count == 0:
+            continue
+        view = _BlockView(org, block)
+        kids = _group_ids(view, query, key_index)
+        if kids is None:
+            continue
+        width = cells.width
+        # Cell base per conversation; dropped ones far enough below zero to stay negative.
+        base = [k * width if k >= 0 else -2 * width for k in kids]
+        targets: list[float] | None = None
+        for mi, parts in sources:
+            kind = cells.kinds[mi]
+            if kind >= _SERVICE_LEVEL and targets is None:
+                targets = [targets_by_queue[q] for q in block.queue]
+            for stream_index, column in parts:
+                stream = block.streams[stream_index]
+                if stream.last_ms < start or stream.first_ms >= cutoff:
+                    continue
+                _fold(cells, mi, kind, stream, column, base, targets, lag.visible(stream, now_ms))
+
+    return _render(cells, key_index)
+
+
+def _fold(
+    cells: _Cells,
+    mi: int,
+    kind: int,
+    stream: Stream,
+    column: int | None,
+    base: list[int],
+    targets: list[float] | None,
+    visible: list[bool] | None,
+) -> None:
+    """Fold one stream's events into metric `mi`'s cells; the per-event work stays in C."""
+    cell_of_event = map(bisect_right, repeat(cells.edges), stream.ts)
+    keys: Iterable[int] = map(add, map(base.__getitem__, stream.conv), cell_of_event)
+    conv: Iterable[int] = stream.conv
+    values: Iterable[int] | None = stream.values[column] if column is not None else None
+    if visible is not None:  # recent events: some are not ingested yet
+        keys = list(compress(keys, visible))
+        conv = list(compress(conv, visible))
+        values = list(compress(values, visible)) if values is not None else None
+    acc = cells.stats[mi]
+    if kind == _COUNT:
+        acc.update(keys)
+    elif kind == _TIMER:
+        assert values is not None
+        for key, value in zip(keys, values, strict=True):
+            acc[key].append(value)
+    else:
+        assert targets is not None
+        _fold_service_level(acc, keys, conv, targets, values)
+
+
+def _fold_service_level(
+    acc: dict[int, list[Any]],
+    keys: Iterable[int],
+    conv: Iterable[int],
+    targets: list[float],
+    within: Iterable[int] | None,
+) -> None:
+    hits = within if within is not None else repeat(0)
+    for key, ci, hit in zip(keys, conv, hits):  # noqa: B905 - repeat() is endless on purpose
+        stats = acc.get(key)
+        if stats is None:
+            stats = acc[key] = [0, 0, 0.0]  # denominator, numerator, sum of targets
+        stats[0] += 1
+        stats[1] += hit
+        stats[2] += targets[ci]
+
+
+def _group_ids(
+    view: _BlockView, query: AggregateQuery, key_index: dict[tuple[str | None, ...], int]
+) -> list[int] | None:
+    """Group id per conversation of the block, -1 where the filter drops it; None if all are."""
+    n = view.block.count
+    keep = view.matches(query.filter) if query.filter is not None else None
+    if keep is not None and not any(keep):
+        return None
+    if not query.group_by:
+        kid = key_index.setdefault((), 0)
+        return [kid] * n if keep is None else [kid if k else -1 for k in keep]
+    columns = [view.column(d) or [None] * n for d in query.group_by]
+    get = key_index.get
+    kids = []
+    append = kids.append
+    for key in zip(*columns, strict=True):
+        kid = get(key)
+        if kid is None:
+            kid = key_index[key] = len(key_index)
+        append(kid)
+    if keep is not None:
+        kids = [kid if k else -1 for kid, k in zip(kids, keep, strict=True)]
+    return kids
+
+
+def _render(cells: _Cells, key_index: dict[tuple[str | None, ...], int]) -> list[str]:
+    query = cells.query
+    width = cells.width
+    last_edge = len(cells.edges)
+    n_buckets = len(query.bounds) - 1
+    # Groups sort by their key, a missing value (no user, no wrap-up) before any value.
+    keys = sorted(key_index, key=lambda k: tuple("" if v is None else v for v in k))
+    base = [0] * len(key_index)
+    for r, key in enumerate(keys):
+        base[key_index[key]] = r * n_buckets
+
+    # Metric by metric, so each row collects its texts in the requested order; a slot is
+    # (group rank, bucket) folded into one int that sorts the way the answer is ordered.
+    rows: dict[int, list[str]] = {}
+    get = rows.get
+    for mi, acc in enumerate(cells.stats):
+        kind = cells.kinds[mi]
+        head = f'{{"metric":"{query.metrics[mi]}","stats":{{'
+        texts = _texts(kind, head, acc, width, last_edge, base)
+        for slot, text in texts:
+            row = get(slot)
+            if row is None:
+                rows[slot] = [text]
+            else:
+                row.append(text)
+
+    intervals = [f"{iso_ms(a)}/{iso_ms(b)}" for a, b in itertools.pairwise(query.bounds)]
+    containers: list[str] = []
+    current = -1
+    data: list[str] = []
+    for slot in sorted(rows):
+        group_rank, bucket = divmod(slot, n_buckets)
+        if group_rank != current:
+            if data:
+                containers.append(_container(query, keys[current], data))
+            current, data = group_rank, []
+        data.append(f'{{"interval":"{intervals[bucket]}","metrics":[{",".join(rows[slot])}]}}')
+    if data:
+        containers.append(_container(query, keys[current], data))
+    return containers
+
+
+def _texts(
+    kind: int, head: str, acc: dict[int, Any], width: int, last_edge: int, base: list[int]
+) -> list[tuple[int, str]]:
+    """(slot, metric JSON) for every cell inside the interval that has already happened."""
+    out: list[tuple[int, str]] = []
+    append = out.append
+    for cell, stats in acc.items():
+        if cell < 0:
+            continue  # filtered out
+        kid, edge = divmod(cell, width)
+        if not 0 < edge < last_edge:
+            continue  # before the interval, or not happened yet
+        if kind == _TIMER:
+            text = (
+                f'{head}"max":{max(stats)},"min":{min(stats)},'
+                f'"count":{len(stats)},"sum":{sum(stats)}}}}}'
+            )
+        elif kind == _COUNT:
+            text = f'{head}"count":{stats}}}}}'
+        else:
+            text = _observation_text(head, kind, stats)
+        append((base[kid] + edge - 1, text))
+    return out
+
+
+def _container(query: AggregateQuery, key: tuple[str | None, ...], data: list[str]) -> str:
+    group = {d: v for d, v in zip(query.group_by, key, strict=True) if v is not None}
+    return f'{{"group":{json.dumps(group, separators=_SEP)},"data":[{",".join(data)}]}}'
+
+
+def _observation_text(head: str, kind: int, stats: list[Any]) -> str:
+    denominator, numerator, target_sum = stats
+    # Groups mixing queues with different targets report the mean target of their events.
+    target = round(target_sum / denominator, 6)
+    if kind == _SERVICE_TARGET:
+        return f'{head}"target":{target!r}}}}}'
+    ratio = numerator / denominator
+    return (
+        f'{head}"ratio":{ratio!r},"numerator":{numerator},'
+        f'"denominator":{denominator},"target":{target!r}}}}}'
+    )
+
+
+def results_document(containers: list[str], cursor: str | None = None) -> bytes:
+    """The `{"results": [...]}` body around rendered containers (plus a job page's cursor)."""
+    tail = f',"cursor":{json.dumps(cursor)}' if cursor is not None else ""
+    return f'{{"results":[{",".join(containers)}]{tail}}}'.encode()

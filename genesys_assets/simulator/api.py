@@ -1,0 +1,291 @@
+"""The endpoints: routing, authentication, rate limits, permissions and the answers themselves.
+
+Kept apart from the HTTP plumbing (`server.py`) so that what a request means is readable in
+one place and the socket-level misbehaviour (drops, truncation) stays out of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from genesys_assets.genesys.catalog import PERMISSION_AGGREGATES
+from genesys_assets.simulator.aggregation import results_document, run_query
+from genesys_assets.simulator.auth import TokenStore
+from genesys_assets.simulator.clock import SimClock
+from genesys_assets.simulator.config import SimulatorConfig
+from genesys_assets.simulator.errors import ApiError, bad_request, error_body, not_found
+from genesys_assets.simulator.jobs import JobStore
+from genesys_assets.simulator.org import Org
+from genesys_assets.simulator.query import iso_ms, parse_query, to_ms
+from genesys_assets.simulator.ratelimit import RateLimiter
+from genesys_assets.simulator.stats import StatsRecorder
+from genesys_assets.simulator.traffic import TrafficStore
+
+_SEP = (",", ":")
+AGGREGATES = "/api/v2/analytics/conversations/aggregates"
+QUEUES_PAGE_SIZE_DEFAULT = 25
+QUEUES_PAGE_SIZE_MAX = 500
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+    correlation_id: str
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes | None  # None: no body at all (204)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    name: str
+    analytics: bool  # needs analytics:conversationAggregate:view
+    pattern: re.Pattern[str]
+
+
+def _route(method: str, template: str, name: str, analytics: bool = True) -> Route:
+    regex = "^" + re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
+    return Route(method, template, name, analytics, re.compile(regex))
+
+
+ROUTES: tuple[Route, ...] = (
+    _route("POST", "/oauth/token", "token", analytics=False),
+    _route("POST", f"{AGGREGATES}/query", "aggregate_query"),
+    _route("POST", f"{AGGREGATES}/jobs", "job_submit"),
+    _route("GET", f"{AGGREGATES}/jobs/{{jobId}}", "job_status"),
+    _route("DELETE", f"{AGGREGATES}/jobs/{{jobId}}", "job_cancel"),
+    _route("GET", f"{AGGREGATES}/jobs/{{jobId}}/results", "job_results"),
+    _route("GET", "/api/v2/routing/queues", "queues", analytics=False),
+    _route("GET", "/api/v2/analytics/conversations/details/jobs/availability", "availability"),
+)
+UNMATCHED = "<unmatched>"
+
+
+def match_route(method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+    for route in ROUTES:
+        found = route.pattern.match(path)
+        if found and route.method == method:
+            return route, found.groupdict()
+    return None, {}
+
+
+def template_of(method: str, path: str) -> str:
+    route, _ = match_route(method, path)
+    return route.template if route else UNMATCHED
+
+
+def json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload, separators=_SEP).encode()
+
+
+class Api:
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        org: Org,
+        clock: SimClock,
+        tokens: TokenStore,
+        limiter: RateLimiter,
+        jobs: JobStore,
+        traffic: TrafficStore,
+        stats: StatsRecorder,
+    ) -> None:
+        self.config = config
+        self.org = org
+        self.clock = clock
+        self.tokens = tokens
+        self.limiter = limiter
+        self.jobs = jobs
+        self.traffic = traffic
+        self.stats = stats
+        self._handlers: dict[str, Callable[[Request, dict[str, str]], Response]] = {
+            "aggregate_query": self._aggregate_query,
+            "job_submit": self._job_submit,
+            "job_status": self._job_status,
+            "job_cancel": self._job_cancel,
+            "job_results": self._job_results,
+            "queues": self._queues,
+            "availability": self._availability,
+        }
+
+    def handle(self, request: Request) -> Response:
+        headers: dict[str, str] = {}
+        try:
+            return self._handle(request, headers)
+        except ApiError as err:
+            headers.update(err.headers)
+            body = error_body(err.status, err.code, err.message, request.correlation_id)
+            return Response(err.status, body, headers)
+
+    def _handle(self, request: Request, headers: dict[str, str]) -> Response:
+        route, params = match_route(request.method, request.path)
+        if route is not None and route.name == "token":
+            return self._token(request)
+        if not request.path.startswith("/api/v2/"):
+            raise not_found(f"No resource matches {request.method} {request.path}")
+
+        token = self.tokens.authenticate(request.headers.get("Authorization"))
+        decision = self.limiter.hit(token.value)
+        headers.update(decision.headers())
+        if not decision.allowed:
+            raise throttled(decision.reset_s, self.config.send_retry_after)
+        if route is None:
+            raise not_found(f"No resource matches {request.method} {request.path}")
+        if route.analytics and PERMISSION_AGGREGATES not in token.permissions:
+            raise ApiError(
+                403,
+                "missing.permissions",
+                "Unable to perform the requested action. You are missing the following "
+                f"permission(s): [{PERMISSION_AGGREGATES}]",
+            )
+        response = self._handlers[route.name](request, params)
+        response.headers.update(headers)
+        return response
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def _token(self, request: Request) -> Response:
+        client = self.tokens.verify_client(request.headers.get("Authorization"))
+        form = parse_qs(request.body.decode("utf-8", "replace"))
+        grant = form.get("grant_type", [""])[0]
+        if grant != "client_credentials":
+            raise bad_request(f"Unsupported grant_type '{grant}': use client_credentials")
+        token = self.tokens.issue(client)
+        self.stats.token_issued()
+        payload = {
+            "access_token": token.value,
+            "token_type": "bearer",
+            "expires_in": max(1, math.floor(self.tokens.ttl_s)),
+        }
+        return Response(200, json_bytes(payload))
+
+    def _aggregate_query(self, request: Request, params: dict[str, str]) -> Response:
+        query = parse_query(_json_body(request), max_interval_days=self.config.max_interval_days)
+        containers = run_query(self.traffic, query, self.clock.now_ms())
+        return Response(200, results_document(containers))
+
+    def _job_submit(self, request: Request, params: dict[str, str]) -> Response:
+        query = parse_query(
+            _json_body(request),
+            max_interval_days=self.config.max_interval_days,
+            job=True,
+            default_page_size=self.config.default_page_size,
+        )
+        job = self.jobs.submit(query, self.clock.now())
+        self.stats.job_submitted()
+        return Response(202, json_bytes({"jobId": job.id}))
+
+    def _job_status(self, request: Request, params: dict[str, str]) -> Response:
+        job = self.jobs.get(params["jobId"])
+        return Response(200, json_bytes(self.jobs.status(job)))
+
+    def _job_cancel(self, request: Request, params: dict[str, str]) -> Response:
+        self.jobs.cancel(params["jobId"])
+        return Response(204, None)
+
+    def _job_results(self, request: Request, params: dict[str, str]) -> Response:
+        cursor = request.query.get("cursor", [None])[0]
+        containers, next_cursor = self.jobs.page(params["jobId"], cursor)
+        return Response(200, results_document(containers, next_cursor))
+
+    def _queues(self, request: Request, params: dict[str, str]) -> Response:
+        page_size = _int_param(request, "pageSize", QUEUES_PAGE_SIZE_DEFAULT)
+        page_number = _int_param(request, "pageNumber", 1)
+        if not 1 <= page_size <= QUEUES_PAGE_SIZE_MAX:
+            raise bad_request(f"Invalid pageSize {page_size}: must be 1 to {QUEUES_PAGE_SIZE_MAX}")
+        if page_number < 1:
+            raise bad_request(f"Invalid pageNumber {page_number}: must be 1 or more")
+        queues = sorted(self.org.queues, key=lambda q: (q.name.lower(), q.id))
+        total = len(queues)
+        page_count = math.ceil(total / page_size)
+        page = queues[(page_number - 1) * page_size : page_number * page_size]
+        divisions = {d.id: d for d in self.org.divisions}
+
+        def uri(number: int) -> str:
+            return f"/api/v2/routing/queues?pageSize={page_size}&pageNumber={number}"
+
+        entities = []
+        for q in page:
+            division = divisions[q.division_id]
+            entities.append(
+                {
+                    "id": q.id,
+                    "name": q.name,
+                    "description": q.description,
+                    "division": {
+                        "id": division.id,
+                        "name": division.name,
+                        "selfUri": f"/api/v2/authorization/divisions/{division.id}",
+                    },
+                    "dateCreated": iso_ms(to_ms(q.date_created)),
+                    "memberCount": len(q.member_indexes),
+                    "joinedMemberCount": q.joined_member_count,
+                    "selfUri": f"/api/v2/routing/queues/{q.id}",
+                }
+            )
+        payload: dict[str, Any] = {
+            "entities": entities,
+            "pageSize": page_size,
+            "pageNumber": page_number,
+            "total": total,
+            "pageCount": page_count,
+            "firstUri": uri(1),
+            "selfUri": uri(page_number),
+            "lastUri": uri(max(1, page_count)),
+        }
+        if page_number < page_count:
+            payload["nextUri"] = uri(page_number + 1)
+        if page_number > 1:
+            payload["previousUri"] = uri(page_number - 1)
+        return Response(200, json_bytes(payload))
+
+    def _availability(self, request: Request, params: dict[str, str]) -> Response:
+        moment = self.clock.now() - timedelta(minutes=self.config.availability_lag_minutes)
+        floored = to_ms(moment) // 60_000 * 60_000
+        return Response(200, json_bytes({"dataAvailabilityDate": iso_ms(floored)}))
+
+
+def throttled(retry_after_s: int, send_retry_after: bool) -> ApiError:
+    headers = {"Retry-After": str(retry_after_s)} if send_retry_after else {}
+    return ApiError(
+        429,
+        "too.many.requests",
+        f"Rate limit exceeded the maximum. Retry the request in [{retry_after_s}] seconds",
+        headers,
+    )
+
+
+def _json_body(request: Request) -> object:
+    if not request.body.strip():
+        raise bad_request("The request body is empty; expected a JSON object.")
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"Unable to parse the request body as JSON: {exc}") from None
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    values = request.query.get(name)
+    if not values:
+        return default
+    try:
+        return int(values[0])
+    except ValueError:
+        raise bad_request(f"Invalid {name} '{values[0]}': expected an integer") from None

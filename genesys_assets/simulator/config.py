@@ -1,0 +1,123 @@
+"""Every knob of the simulator, in one frozen value.
+
+A frozen dataclass so that one config can be shared by the server threads, the traffic
+generator and the tests without anyone mutating it behind the others' backs; what has to
+change at run time ("now", scripted faults, tokens) lives on the `Simulator`, not here.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+
+# Faults a test can script one by one (`Simulator.script_faults`). "429" is a throttle answer,
+# the status codes are server errors, the rest are connection-level misbehaviour.
+SCRIPTABLE_FAULTS: tuple[str, ...] = ("500", "502", "503", "504", "429", "drop", "truncate", "slow")
+SERVER_ERROR_CODES: tuple[int, ...] = (500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    # --- network ---------------------------------------------------------------------------
+    port: int = 0  # 0 = let the OS pick a free port (the server only ever binds 127.0.0.1)
+
+    # --- the org -------------------------------------------------------------------------
+    seed: int = 7
+    queues: int = 12
+    agents: int = 60
+    conversations_per_day: int = 2000
+    time_zone: str = "America/New_York"  # the org's local time: drives the daily arrival curve
+    weekend_factor: float = 1.0  # traffic on local Saturdays/Sundays relative to weekdays
+
+    # --- auth ----------------------------------------------------------------------------
+    client_id: str = "simulator-client"
+    client_secret: str = "simulator-secret"
+    # Clients that can log in and list queues but lack analytics:conversationAggregate:view.
+    restricted_clients: tuple[tuple[str, str], ...] = ()
+    token_ttl_s: float = 86400.0
+
+    # --- rate limiting -------------------------------------------------------------------
+    rate_limit_per_minute: int = 300
+    rate_limit_window_s: float = 60.0  # tests shorten it to see a window reset
+    send_retry_after: bool = True
+
+    # --- clock and data availability ------------------------------------------------------
+    now: datetime | None = None  # None = wall clock; an aware datetime freezes "now" there
+    availability_lag_minutes: float = 60.0
+    # Median delay before an event is visible to queries (lognormal, capped at 40x the median):
+    # a bucket that just closed can still grow. 0 = visible the moment it happens.
+    ingestion_lag_s: float = 15.0
+
+    # --- query limits ----------------------------------------------------------------------
+    max_interval_days: float = 31.0
+
+    # --- async jobs ----------------------------------------------------------------------
+    job_delay_s: float = 2.0  # QUEUED for the first half, PENDING for the second, then FULFILLED
+    job_ttl_s: float = 3600.0  # counted from submission; after it the job is EXPIRED
+    default_page_size: int = 100
+
+    # --- faults (all off by default) ------------------------------------------------------
+    error_rate: float = 0.0
+    error_codes: tuple[int, ...] = SERVER_ERROR_CODES
+    latency_ms: float = 0.0  # median of a lognormal per-request delay
+    latency_sigma: float = 0.0  # lognormal shape; 0 = every request waits exactly latency_ms
+    slow_rate: float = 0.0
+    slow_ms: float = 5000.0
+    truncate_rate: float = 0.0
+    drop_rate: float = 0.0
+
+    # --- performance -----------------------------------------------------------------------
+    day_cache_size: int = 8  # generated days kept in memory (LRU)
+    log_requests: bool = False  # one line per request on stderr
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port {self.port} is not a TCP port")
+        for name in ("queues", "agents", "conversations_per_day"):
+            value = getattr(self, name)
+            minimum = 0 if name == "conversations_per_day" else 1
+            if value < minimum:
+                problems.append(f"{name} must be >= {minimum}, got {value}")
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            problems.append(f"unknown time zone {self.time_zone!r}")
+        if self.weekend_factor < 0:
+            problems.append("weekend_factor must be >= 0")
+        if not self.client_id or not self.client_secret:
+            problems.append("client_id and client_secret must not be empty")
+        ids = [self.client_id] + [cid for cid, _ in self.restricted_clients]
+        if len(set(ids)) != len(ids):
+            problems.append("client ids must be unique")
+        if self.token_ttl_s <= 0:
+            problems.append("token_ttl_s must be > 0")
+        if self.rate_limit_per_minute < 1:
+            problems.append("rate_limit_per_minute must be >= 1")
+        if self.rate_limit_window_s <= 0:
+            problems.append("rate_limit_window_s must be > 0")
+        if self.now is not None and self.now.utcoffset() is None:
+            problems.append("now must be timezone-aware")
+        if self.availability_lag_minutes < 0 or self.ingestion_lag_s < 0:
+            problems.append("availability_lag_minutes and ingestion_lag_s must be >= 0")
+        if self.max_interval_days <= 0:
+            problems.append("max_interval_days must be > 0")
+        if self.job_delay_s < 0 or self.job_ttl_s <= 0:
+            problems.append("job_delay_s must be >= 0 and job_ttl_s > 0")
+        if self.default_page_size < 1:
+            problems.append("default_page_size must be >= 1")
+        rates = ("error_rate", "slow_rate", "truncate_rate", "drop_rate")
+        for name in rates:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be within [0, 1]")
+        if sum(getattr(self, name) for name in rates) > 1.0:
+            problems.append("error_rate + slow_rate + truncate_rate + drop_rate must be <= 1")
+        if not self.error_codes or any(c not in SERVER_ERROR_CODES for c in self.error_codes):
+            problems.append(f"error_codes must be a non-empty subset of {SERVER_ERROR_CODES}")
+        if self.latency_ms < 0 or self.latency_sigma < 0 or self.slow_ms < 0:
+            problems.append("latency_ms, latency_sigma and slow_ms must be >= 0")
+        if self.day_cache_size < 1:
+            problems.append("day_cache_size must be >= 1")
+        if problems:
+            raise ValueError("Invalid SimulatorConfig: " + "; ".join(problems))

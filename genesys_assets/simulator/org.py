@@ -1,0 +1,267 @@
+"""The simulated tenant: divisions, queues, teams, agents and wrap-up codes.
+
+Everything is drawn from one RNG seeded from the config seed, so the same seed gives the same
+ids and names in every process (tests compare ids across runs, the pipeline stores them).
+Sizes come from the config so a benchmark can ask for a large tenant; names stay realistic
+because people read them in dashboards and queue listings.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+import zoneinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from genesys_assets.simulator.config import SimulatorConfig
+
+MEDIA_TYPES: tuple[str, ...] = ("voice", "chat", "email", "message", "callback")
+VOICE, CHAT, EMAIL, MESSAGE, CALLBACK = range(len(MEDIA_TYPES))
+
+# Genesys' own code for conversations whose agent let the wrap-up timer run out.
+WRAP_UP_TIMEOUT_ID = "ININ-WRAP-UP-TIMEOUT"
+
+_QUEUE_NAMES = (
+    "Billing", "Technical Support - Tier 1", "Technical Support - Tier 2", "Customer Care",
+    "Sales - New Accounts", "Sales - Upgrades", "Retention", "Collections", "Claims",
+    "Returns & Exchanges", "Order Status", "Shipping & Delivery", "VIP Support", "Escalations",
+    "Fraud Prevention", "Onboarding", "Appointments", "Warranty", "Password Reset",
+    "Mobile App Support", "Internet Support", "TV & Streaming", "Device Repair",
+    "Business Accounts", "Partner Support", "Spanish - Customer Care", "French - Support",
+    "Accounts Receivable", "Loyalty Program", "Move & Transfer Service", "Outage Reporting",
+    "Hardware Orders", "Product Questions", "Cancellations", "Payment Arrangements",
+    "Social Media Care", "Web Chat - General", "Email Support", "Dispatch", "Compliance",
+)  # fmt: skip
+_QUEUE_QUALIFIERS = (
+    "East", "West", "Central", "EMEA", "APAC", "LATAM", "Canada", "Overflow", "After Hours",
+    "Premium", "Small Business", "Enterprise",
+)  # fmt: skip
+_DIVISION_NAMES = (
+    "Customer Care", "Sales", "Technical Services", "Finance", "Retail", "Enterprise",
+    "International", "Field Operations",
+)  # fmt: skip
+_TEAM_NAMES = (
+    "Falcon", "Orion", "Phoenix", "Atlas", "Nova", "Summit", "Harbor", "Pioneer", "Aurora",
+    "Comet", "Redwood", "Granite", "Cascade", "Horizon", "Meridian", "Sequoia", "Vanguard",
+    "Zephyr", "Beacon", "Lighthouse",
+)  # fmt: skip
+_FIRST_NAMES = (
+    "Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "James", "Isabella", "Lucas",
+    "Mia", "Mateo", "Amelia", "Ethan", "Harper", "Aiden", "Evelyn", "Daniel", "Abigail",
+    "Henry", "Emily", "Jackson", "Ella", "Sebastian", "Chloe", "Samuel", "Camila", "David",
+    "Aria", "Joseph", "Priya", "Wei", "Fatima", "Diego", "Yuki", "Omar", "Ingrid", "Kwame",
+    "Lucia", "Mohammed", "Anika", "Tomasz", "Chen", "Aisha", "Rafael", "Sofia", "Jin",
+    "Gabriel", "Nadia", "Marcus", "Leila", "Andre", "Hana", "Victor", "Zara", "Pedro",
+)  # fmt: skip
+_LAST_NAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
+    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Patel", "Kim", "Chen", "Nowak", "Okafor",
+    "Schmidt", "Rossi", "Dubois", "Tanaka", "Kowalski", "Haddad", "Singh", "Silva", "Murphy",
+)  # fmt: skip
+_WRAP_UP_NAMES = (
+    "Resolved - First Contact", "Resolved - Follow-up Required", "Billing Question",
+    "Payment Taken", "Technical Issue - Resolved", "Technical Issue - Escalated",
+    "Sale Completed", "Not Interested", "Callback Scheduled", "Complaint Logged",
+    "Account Updated", "Transferred", "Wrong Department", "Information Provided",
+)  # fmt: skip
+
+# Media mixes of the kinds of queue a contact center runs; weights in MEDIA_TYPES order.
+_PROFILES: tuple[tuple[str, float, tuple[float, ...], float], ...] = (
+    # name, how common, media weights, share of agent-initiated outbound conversations
+    ("voice", 0.45, (0.88, 0.0, 0.0, 0.0, 0.12), 0.12),
+    ("blended", 0.30, (0.55, 0.20, 0.10, 0.08, 0.07), 0.08),
+    ("digital", 0.15, (0.0, 0.50, 0.10, 0.40, 0.0), 0.0),
+    ("email", 0.10, (0.0, 0.0, 0.85, 0.15, 0.0), 0.10),
+)
+# Service-level thresholds a queue sets per media type, in seconds, and the targets it aims at.
+_SL_SECONDS: tuple[tuple[int, ...], ...] = (
+    (20, 30), (30, 60), (1800, 3600), (120, 300), (60, 120),
+)  # fmt: skip
+_SL_TARGETS = (0.8, 0.8, 0.8, 0.9, 0.85, 0.7)
+
+
+@dataclass(frozen=True)
+class Division:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str
+    name: str
+    division_id: str
+
+
+@dataclass(frozen=True)
+class WrapUpCode:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    id: str
+    name: str
+    description: str
+    division_id: str
+    date_created: datetime
+    service_level_target: float  # share of conversations to answer within the threshold
+    service_level_ms: tuple[int, ...]  # threshold per media type, MEDIA_TYPES order
+    media_weights: tuple[float, ...]  # MEDIA_TYPES order
+    outbound_share: float
+    wait_factor: float  # > 1 for understaffed queues
+    popularity: float  # relative share of the org's traffic
+    member_indexes: tuple[int, ...]  # into Org.agents
+    joined_member_count: int
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+    team_index: int
+    queue_indexes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Org:
+    time_zone: str
+    divisions: tuple[Division, ...]
+    teams: tuple[Team, ...]
+    queues: tuple[Queue, ...]
+    agents: tuple[Agent, ...]
+    wrap_up_codes: tuple[WrapUpCode, ...]
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def division(self, division_id: str) -> Division:
+        return next(d for d in self.divisions if d.id == division_id)
+
+    def queue_by_id(self, queue_id: str) -> Queue:
+        return next(q for q in self.queues if q.id == queue_id)
+
+    def agent_by_id(self, agent_id: str) -> Agent:
+        return next(a for a in self.agents if a.id == agent_id)
+
+
+def genesys_id(rng: random.Random) -> str:
+    """A version-4 UUID drawn from `rng`, the shape of every Genesys entity id."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _queue_names(count: int) -> list[str]:
+    names = list(_QUEUE_NAMES[:count])
+    round_no = 0
+    while len(names) < count:
+        # Regional and tiered copies of the base queues, the way large tenants grow.
+        for qualifier in _QUEUE_QUALIFIERS:
+            for base in _QUEUE_NAMES:
+                if len(names) == count:
+                    return names
+                suffix = f" {round_no + 1}" if round_no else ""
+                names.append(f"{base} - {qualifier}{suffix}")
+        round_no += 1
+    return names
+
+
+def generate_org(config: SimulatorConfig) -> Org:
+    rng = random.Random(f"{config.seed}:org")
+
+    division_count = max(1, min(len(_DIVISION_NAMES) + 1, config.queues // 4 + 1))
+    divisions = [Division(genesys_id(rng), "Home")]
+    divisions += [Division(genesys_id(rng), name) for name in _DIVISION_NAMES[: division_count - 1]]
+
+    team_count = max(1, round(config.agents / 12))
+    teams = []
+    for i in range(team_count):
+        base = _TEAM_NAMES[i % len(_TEAM_NAMES)]
+        name = f"Team {base}" + (f" {i // len(_TEAM_NAMES) + 1}" if i >= len(_TEAM_NAMES) else "")
+        teams.append(Team(genesys_id(rng), name, rng.choice(divisions).id))
+
+    wrap_up_codes = tuple(WrapUpCode(genesys_id(rng), name) for name in _WRAP_UP_NAMES)
+
+    names = _queue_names(config.queues)
+    popularity = [rng.lognormvariate(0.0, 0.8) for _ in names]
+
+    # Membership: every queue gets at least one agent, then agents join 1-3 queues, bigger
+    # queues attracting more of them, the way workforce planners staff them.
+    members: list[list[int]] = [[] for _ in names]
+    agent_queues: list[list[int]] = [[] for _ in range(config.agents)]
+    for qi in range(config.queues):
+        ai = qi % config.agents
+        members[qi].append(ai)
+        agent_queues[ai].append(qi)
+    cum_pop = list(_cumulative(popularity))
+    for ai in range(config.agents):
+        wanted = rng.choices((1, 2, 3), weights=(0.5, 0.35, 0.15))[0]
+        tries = 0
+        while len(agent_queues[ai]) < wanted and tries < 10:
+            tries += 1
+            qi = rng.choices(range(config.queues), cum_weights=cum_pop)[0]
+            if qi not in agent_queues[ai]:
+                agent_queues[ai].append(qi)
+                members[qi].append(ai)
+
+    agents = tuple(
+        Agent(
+            id=genesys_id(rng),
+            name=f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}",
+            team_index=rng.randrange(team_count),
+            queue_indexes=tuple(sorted(agent_queues[ai])),
+        )
+        for ai in range(config.agents)
+    )
+
+    profile_weights = [p[1] for p in _PROFILES]
+    epoch = datetime(2019, 1, 1, tzinfo=UTC)
+    queues = []
+    for qi, name in enumerate(names):
+        profile_name, _, media_weights, outbound_share = rng.choices(_PROFILES, profile_weights)[0]
+        sl_ms = tuple(rng.choice(choices) * 1000 for choices in _SL_SECONDS)
+        created = epoch + timedelta(
+            days=rng.randrange(1500), seconds=rng.randrange(86400), milliseconds=rng.randrange(1000)
+        )
+        count = len(members[qi])
+        queues.append(
+            Queue(
+                id=genesys_id(rng),
+                name=name,
+                description=f"{name} ({profile_name} queue)",
+                division_id=rng.choice(divisions).id,
+                date_created=created,
+                service_level_target=rng.choice(_SL_TARGETS),
+                service_level_ms=sl_ms,
+                media_weights=media_weights,
+                outbound_share=outbound_share,
+                wait_factor=rng.lognormvariate(0.0, 0.35),
+                popularity=popularity[qi],
+                member_indexes=tuple(sorted(members[qi])),
+                joined_member_count=max(1, math.ceil(count * rng.uniform(0.6, 1.0))),
+            )
+        )
+
+    return Org(
+        time_zone=config.time_zone,
+        divisions=tuple(divisions),
+        teams=tuple(teams),
+        queues=tuple(queues),
+        agents=agents,
+        wrap_up_codes=wrap_up_codes,
+    )
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    total = 0.0
+    out = []
+    for w in weights:
+        total += w
+        out.append(total)
+    return out

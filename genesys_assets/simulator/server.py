@@ -1,0 +1,351 @@
+"""The HTTP side: a threading server on 127.0.0.1, fault injection, and the `Simulator` handle.
+
+HTTP/1.1 with keep-alive, like the real API behind its load balancer, so clients exercise their
+connection pools; every answer carries a Content-Length (a truncated body is only detectable
+against it). Faults are applied here, around the endpoints, because they are about the wire:
+a dropped connection has no status code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from genesys_assets.simulator.aggregation import run_query
+from genesys_assets.simulator.api import Api, Request, Response, template_of, throttled
+from genesys_assets.simulator.auth import TokenStore, clients_from
+from genesys_assets.simulator.clock import SimClock
+from genesys_assets.simulator.config import SimulatorConfig
+from genesys_assets.simulator.errors import SERVER_ERRORS, error_body
+from genesys_assets.simulator.faults import DROP, ERROR, SLOW, THROTTLE, TRUNCATE, FaultInjector
+from genesys_assets.simulator.jobs import JobStore
+from genesys_assets.simulator.org import Org, generate_org
+from genesys_assets.simulator.ratelimit import RateLimiter
+from genesys_assets.simulator.stats import StatsRecorder
+from genesys_assets.simulator.traffic import TrafficModel, TrafficStore
+
+HOST = "127.0.0.1"
+log = logging.getLogger(__name__)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__((HOST, simulator.config.port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Wake handler threads parked on idle keep-alive connections so they can exit."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "GenesysCloudSimulator/1.0"
+    sys_version = ""
+    timeout = 120  # an idle keep-alive connection is closed after this many seconds
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch("OPTIONS")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.simulator.config.log_requests:
+            super().log_message(format, *args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # Malformed request lines and unsupported methods get Genesys' error form too.
+        correlation_id = str(uuid.uuid4())
+        text = message or explain or self.responses.get(code, ("Error",))[0]
+        error_code = "bad.request" if code < 500 else "not.implemented"
+        body = error_body(code, error_code, text, correlation_id)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self._send(Response(code, body), correlation_id, head_only=self.command == "HEAD")
+
+    def _dispatch(self, method: str) -> None:
+        sim = self.server.simulator
+        correlation_id = str(uuid.uuid4())
+        split = urlsplit(self.path)
+        body = self._read_body()
+        sim._stats.request(method, template_of(method, split.path))
+        request = Request(
+            method=method,
+            path=split.path,
+            query=parse_qs(split.query),
+            headers=self.headers,
+            body=body,
+            correlation_id=correlation_id,
+        )
+
+        plan = sim._faults.next() if split.path.startswith("/api/v2/") else None
+        if plan is not None:
+            if plan.delay_s > 0:
+                sim._stopping.wait(plan.delay_s)
+            if plan.kind == SLOW:
+                sim._stats.fault(SLOW)
+            elif plan.kind == DROP:
+                sim._stats.fault(DROP)
+                self._drop()
+                return
+            elif plan.kind == ERROR:
+                sim._stats.fault(ERROR)
+                assert plan.status is not None
+                code, message = SERVER_ERRORS[plan.status]
+                body = error_body(plan.status, code, message, correlation_id)
+                self._send(Response(plan.status, body), correlation_id)
+                return
+            elif plan.kind == THROTTLE:
+                sim._stats.fault(THROTTLE)
+                err = throttled(1, sim.config.send_retry_after)
+                body = error_body(err.status, err.code, err.message, correlation_id)
+                self._send(Response(429, body, err.headers), correlation_id)
+                return
+
+        try:
+            response = sim._api.handle(request)
+        except Exception:
+            log.exception("simulator failed on %s %s", method, self.path)
+            traceback.print_exc(file=sys.stderr)
+            code, message = SERVER_ERRORS[500]
+            response = Response(500, error_body(500, code, message, correlation_id))
+
+        if plan is not None and plan.kind == TRUNCATE:
+            sim._stats.fault(TRUNCATE)
+            self._send(response, correlation_id, truncate=True)
+            return
+        self._send(response, correlation_id)
+
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        try:
+            size = int(length)
+        except ValueError:
+            return b""
+        return self.rfile.read(size) if size > 0 else b""
+
+    def _send(
+        self,
+        response: Response,
+        correlation_id: str,
+        *,
+        truncate: bool = False,
+        head_only: bool = False,
+    ) -> None:
+        body = response.body
+        head_only = head_only or self.command == "HEAD"
+        self.send_response(response.status)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body) if body is not None else 0))
+        self.send_header("ININ-Correlation-Id", correlation_id)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if truncate:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.server.simulator._stats.response(response.status)
+        if body is None or head_only:
+            return
+        try:
+            if truncate:
+                # The full Content-Length was announced; half the bytes arrive, then EOF.
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+            else:
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+class Simulator:
+    """A Genesys Cloud analytics API on 127.0.0.1, in-process, on a background thread."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config if config is not None else SimulatorConfig()
+        self.org: Org = generate_org(self.config)
+        model = TrafficModel(
+            self.org,
+            self.config.seed,
+            self.config.conversations_per_day,
+            self.config.weekend_factor,
+            self.config.ingestion_lag_s * 1000,
+        )
+        self.traffic = TrafficStore(model, self.config.day_cache_size)
+        self._clock = SimClock(self.config.now)
+        self._stats = StatsRecorder()
+        self._faults = FaultInjector(self.config)
+        self._tokens = TokenStore(
+            clients_from(
+                self.config.client_id, self.config.client_secret, self.config.restricted_clients
+            ),
+            self.config.token_ttl_s,
+        )
+        self._jobs = JobStore(
+            lambda query, now_ms: run_query(self.traffic, query, now_ms),
+            self.config.job_delay_s,
+            self.config.job_ttl_s,
+        )
+        self._api = Api(
+            self.config,
+            self.org,
+            self._clock,
+            self._tokens,
+            RateLimiter(self.config.rate_limit_per_minute, self.config.rate_limit_window_s),
+            self._jobs,
+            self.traffic,
+            self._stats,
+        )
+        self._stopping = threading.Event()
+        self._lifecycle = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Simulator:
+        with self._lifecycle:
+            if self._server is not None:
+                raise RuntimeError("the simulator is already running")
+            self._stopping.clear()
+            server = _Server(self)
+            self._port = server.server_address[1]
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"genesys-simulator-{self._port}",
+                daemon=True,
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and the socket; safe to call twice."""
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            if server is None:
+                return
+            self._stopping.set()  # cuts injected delays short
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+            if thread is not None:
+                thread.join(timeout=10)
+            self._server = self._thread = None
+
+    def __enter__(self) -> Simulator:
+        return self.start() if self._server is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the simulator has not been started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def client_id(self) -> str:
+        return self.config.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.config.client_secret
+
+    # --- runtime controls for tests ------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def set_now(self, moment: datetime | None) -> None:
+        """Freeze the simulator's "now" (timezone-aware), or follow the wall clock with None."""
+        self._clock.set(moment)
+
+    def invalidate_tokens(self) -> None:
+        """Forget every issued token: the next API call with one of them gets 401."""
+        self._tokens.invalidate_all()
+
+    def script_faults(self, faults: Iterable[str]) -> None:
+        """The next API requests, in arrival order, get exactly these faults, one each:
+        "500", "502", "503", "504", "429", "drop", "truncate", "slow"."""
+        self._faults.script(faults)
+
+    def stats(self) -> dict[str, Any]:
+        return self._stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self._stats.reset()
+
+
+__all__ = ["Simulator"]

@@ -1,0 +1,97 @@
+"""`python -m genesys_assets.simulator`: prints where it listens and with which credentials,
+serves, and exits 0 on SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from .raw_http import RawClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def launch(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "genesys_assets.simulator", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_settings(process: subprocess.Popen[str], count: int = 3, timeout: float = 10) -> dict:
+    """The KEY=value lines the simulator prints at startup (read on a thread: a pipe read has
+    no timeout of its own, and a hung child must fail the test, not hang it)."""
+    assert process.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = process.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    settings: dict[str, str] = {}
+    while len(settings) < count:
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"no startup lines within {timeout}s (exit code {process.poll()})")
+        key, _, value = line.strip().partition("=")
+        settings[key] = value
+    return settings
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_cli_prints_settings_serves_and_exits_cleanly(stop_signal: signal.Signals) -> None:
+    process = launch(
+        *("--port", "0", "--seed", "3", "--queues", "4", "--agents", "10"),
+        *("--conversations-per-day", "300", "--now", "2024-11-05T12:00:00Z"),
+        *("--client-id", "cli-client", "--client-secret", "cli-secret"),
+        *("--restricted-client", "reader:reader-secret", "--token-ttl", "600"),
+    )
+    try:
+        settings = read_settings(process)
+        assert settings["GENESYS_API_HOST"].startswith("http://127.0.0.1:")
+        assert settings["GENESYS_CLIENT_ID"] == "cli-client"
+        assert settings["GENESYS_CLIENT_SECRET"] == "cli-secret"
+
+        client = RawClient(settings["GENESYS_API_HOST"], "cli-client", "cli-secret", timeout=10)
+        token = client.token_request()
+        assert token.status == 200 and token.json()["expires_in"] == 600
+        client.access_token = token.json()["access_token"]
+        availability = client.request(
+            "GET", "/api/v2/analytics/conversations/details/jobs/availability"
+        )
+        assert availability.json() == {"dataAvailabilityDate": "2024-11-05T11:00:00.000Z"}
+        queues = client.request("GET", "/api/v2/routing/queues").json()
+        assert queues["total"] == 4
+
+        reader = RawClient(settings["GENESYS_API_HOST"], "reader", "reader-secret", timeout=10)
+        reader.login()
+        denied = reader.request(
+            "POST",
+            "/api/v2/analytics/conversations/aggregates/query",
+            {"interval": "2024-11-04T00:00:00Z/2024-11-05T00:00:00Z", "metrics": ["nOffered"]},
+        )
+        assert denied.status == 403
+    finally:
+        process.send_signal(stop_signal)
+        try:
+            code = process.wait(timeout=10)
+        finally:
+            process.kill()
+    assert code == 0, process.stderr.read() if process.stderr else ""
+
+
+def test_cli_rejects_bad_settings() -> None:
+    process = launch("--time-zone", "Mars/Olympus_Mons")
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 2
+    assert "unknown time zone" in stderr

@@ -19,7 +19,7 @@ $(INSTALLED): requirements.lock pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/python -m genesys_assets.demo
+	$(BIN)/python -m genesys_assets.demo $(DAY)
 
 test: install
 	$(BIN)/ruff check .

@@ -5,8 +5,6 @@ the datasets file and the environment; the Genesys SDK, boto3 and the Snowflake 
 imported by the resources when a run first needs them.
 """
 
-import warnings
-
 from dagster import (
     AssetSelection,
     DailyPartitionsDefinition,
@@ -23,12 +21,6 @@ from genesys_assets.pipeline.checks import build_checks
 
 MAIN_JOB = "genesys_job"
 CHECKS_JOB = "genesys_checks_job"
-
-# Two features used on purpose print a warning on every load and run: single-run backfills
-# (beta; what makes a 90-day backfill one run) and partitioned asset checks (preview; what
-# records a check per day). Silence exactly those two, nothing else.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`")
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
 
 
 def build_definitions(

@@ -168,7 +168,9 @@ def test_an_unexpected_structure_that_hides_metric_entries_fails_instead_of_losi
 
 
 def test_invalid_json_names_the_page():
-    with pytest.raises(FlattenError, match=r"page raw/page-1.json.zst is not valid aggregates JSON"):
+    with pytest.raises(
+        FlattenError, match=r"page raw/page-1.json.zst is not valid aggregates JSON"
+    ):
         flatten(compact(PAGE)[:-40])
 
 

@@ -17,6 +17,7 @@ from dagster import (
     DagsterInstance,
     build_schedule_context,
     build_sensor_context,
+    materialize,
 )
 
 from genesys_assets import datasets
@@ -305,3 +306,49 @@ def test_the_sensor_requests_each_day_once_genesys_says_it_is_complete(
     later = tick(first.cursor)
     assert [r.partition_key for r in later.run_requests] == ["2024-11-04", "2024-11-05"]
     assert [r.run_key for r in later.run_requests] == ["final-2024-11-04", "final-2024-11-05"]
+
+
+def test_each_asset_materializes_on_its_own_through_the_stage(defs, clean_env):
+    """One asset per run: each reads what the previous run left in the stage."""
+    by_key = {key.to_user_string(): a for a in defs.assets for key in a.keys}
+    queue_checks = [
+        c
+        for c in defs.asset_checks
+        if AssetKey("queue_performance") in {k.asset_key for k in c.check_keys}
+    ]
+    env_resources = resources()
+
+    def materialize_one(key: str, *checks):
+        upstream = [a for name, a in by_key.items() if name != key]
+        result = materialize(
+            [by_key[key], *checks, *(a.to_source_assets()[0] for a in upstream)],
+            partition_key=None if key == "genesys_queues" else DAY,
+            resources=env_resources,
+            instance=DagsterInstance.ephemeral(),
+        )
+        assert result.success
+        return result
+
+    raw = materialize_one("queue_performance_raw_pages")
+    assert materializations(raw, "queue_performance_raw_pages")[0].metadata["pages"].value == 1
+    parquet = materialize_one("queue_performance_parquet")
+    rows = (
+        materializations(parquet, "queue_performance_parquet")[0]
+        .metadata["dagster/row_count"]
+        .value
+    )
+    table = materialize_one("queue_performance", *queue_checks)
+    assert (
+        materializations(table, "queue_performance")[0].metadata["dagster/row_count"].value == rows
+    )
+    assert (
+        all(c.passed for c in check_evaluations(table).values())
+        and len(check_evaluations(table)) == 2
+    )
+    queues = materialize_one("genesys_queues")
+    assert materializations(queues, "genesys_queues")[0].metadata["dagster/row_count"].value == 12
+    with duckdb.connect(f"{home(clean_env)}/warehouse.duckdb") as con:
+        named = con.execute(
+            "SELECT count(*) FROM genesys.queue_performance p JOIN genesys.genesys_queues q USING (queue_id)"
+        ).fetchone()[0]
+    assert named == rows, "every row's queue has a name"

@@ -165,6 +165,7 @@ def warehouse_resource(env: Mapping[str, str], stage: StageResource) -> Warehous
         host=env.get("SNOWFLAKE_HOST") or None,
         port=_number(env, "SNOWFLAKE_PORT", 0, int) or None,
         protocol=env.get("SNOWFLAKE_PROTOCOL") or None,
+        network_timeout_s=_number(env, "SNOWFLAKE_NETWORK_TIMEOUT", 600, int),
     )
 
 

@@ -190,6 +190,7 @@ class SnowflakeWarehouseResource(WarehouseResource):
     host: str | None = None
     port: int | None = None
     protocol: str | None = None
+    network_timeout_s: int = Field(default=600, description="SNOWFLAKE_NETWORK_TIMEOUT")
 
     _warehouse: Any = PrivateAttr(default=None)
 
@@ -220,6 +221,12 @@ class SnowflakeWarehouseResource(WarehouseResource):
                 database=self.database,
                 schema=self.schema_name,
                 paramstyle="qmark",
+                # UTC sessions: TIMESTAMP_TZ values are written and read without a local shift.
+                timezone="UTC",
+                # Bounded waits: without a network timeout the connector retries a server
+                # error indefinitely, and a stuck COPY would hold the run forever.
+                login_timeout=60,
+                network_timeout=self.network_timeout_s,
                 additional_snowflake_connection_args=extra or None,
             )
             self._warehouse = SnowflakeWarehouse(

@@ -46,7 +46,13 @@ class ParquetStore:
             raise StageError(f"{key} is not in the stage ({self.stage.description}): {what}")
         with self.stage.open(key) as handle:
             size = handle.seek(0, 2)
-            metadata = pq.ParquetFile(handle).metadata
+            try:
+                metadata = pq.ParquetFile(handle).metadata
+            except (pa.ArrowException, OSError) as exc:
+                raise StageError(
+                    f"{key} in the stage ({self.stage.description}) is not a readable Parquet "
+                    f"file ({exc}): {what.replace(' first', ' again')}"
+                ) from None
         return StagedParquet(
             key, metadata.num_rows, size, tuple(metadata.schema.to_arrow_schema().names)
         )

@@ -3,8 +3,9 @@
 The stage (`SNOWFLAKE_STAGE`) is created once by an administrator with a storage integration, so
 no AWS key ever appears in SQL; files are addressed relative to it, exactly as the S3 stage lays
 them out. The file format is spelled out in every COPY (a stage's own format is not relied on),
-and every COPY forces the load: Snowflake skips files it loaded in the last 64 days, and after the
-DELETE that would leave the day empty.
+every COPY forces the load (Snowflake skips files it loaded in the last 64 days, and after the
+DELETE that would leave the day empty), and reads Parquet's logical types so that the files' UTC
+timestamps land in TIMESTAMP_TZ as UTC whatever the session's time zone.
 
 Identifiers follow Snowflake's rule for unquoted names (upper case), then are quoted, so a user's
 `SNOWFLAKE_DATABASE=analytics` is the database ANALYTICS. Values are always bound (qmark), never
@@ -126,7 +127,7 @@ class SnowflakeWarehouse(Warehouse):
         folder, _, name = staged.key.rpartition("/")
         return (
             f"COPY INTO {self.qualified(table)} FROM {self.stage_reference()}/{folder}/ "
-            f"FILES = ('{name}') FILE_FORMAT = (TYPE = PARQUET) "
+            f"FILES = ('{name}') FILE_FORMAT = (TYPE = PARQUET USE_LOGICAL_TYPE = TRUE) "
             "MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT FORCE = TRUE"
         )
 

@@ -1,0 +1,234 @@
+"""Warehouse loads, on DuckDB and on Snowflake (fakesnow over HTTP, reading the moto bucket).
+
+The same tests for both: a day is replaced atomically, re-runs never double, a failed COPY and a
+row count that differs from the file's footer keep the previous rows, a new group-by dimension
+adds a column, and the parity checks see a row deleted behind the pipeline's back.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from genesys_assets import long_table
+from genesys_assets.flatten import PageInput, flatten_pages
+from genesys_assets.parity import row_count_parity, totals_parity
+from genesys_assets.stage import LocalStage, Stage
+from genesys_assets.stage.parquet_files import ParquetStore
+from genesys_assets.stage.s3 import S3Stage
+from genesys_assets.warehouse.base import Warehouse, WarehouseError
+from genesys_assets.warehouse.duckdb import DuckDBWarehouse
+from genesys_assets.warehouse.snowflake import SnowflakeWarehouse
+
+from .test_flatten import PAGE
+
+pytest_plugins = ["genesys_assets_tests.stand_ins"]
+
+DAY = date(2024, 11, 1)
+GROUP_BY = ["queueId", "mediaType"]
+SCHEMA = long_table.schema(GROUP_BY)
+
+
+@dataclass
+class Parts:
+    stage: Stage
+    store: ParquetStore
+    warehouse: Warehouse
+    query: Callable[[str, list], list[tuple]]  # SQL of the test's own, straight to the warehouse
+
+
+@pytest.fixture(params=["duckdb", "snowflake"])
+def parts(request, tmp_path):
+    if request.param == "duckdb":
+        stage = LocalStage(tmp_path / "stage")
+        warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", stage)
+
+        def query(sql: str, params: list) -> list[tuple]:
+            with duckdb.connect(str(warehouse.path)) as con:
+                return con.execute(sql, params).fetchall()
+
+        yield Parts(stage, ParquetStore(stage), warehouse, query)
+        return
+    sf = request.getfixturevalue("snowflake_stand_in")
+    stage = S3Stage(sf.bucket.client, sf.bucket.name, sf.bucket.prefix)
+    warehouse = SnowflakeWarehouse(
+        sf.connect, database=sf.database, schema=sf.schema, stage=sf.stage
+    )
+    yield Parts(stage, ParquetStore(stage), warehouse, sf.query)
+    warehouse.close()
+
+
+def day_table(multiplier: int = 1) -> pa.Table:
+    page = PageInput(json.dumps(PAGE).encode(), "raw/p1")
+    return flatten_pages([page] * multiplier, GROUP_BY, "America/New_York", datetime.now(UTC)).table
+
+
+def rows(parts: Parts, day: date = DAY) -> list[tuple]:
+    table = parts.warehouse.qualified("ds")
+    return parts.query(
+        f"SELECT metric, queue_id, media_type, stat_count, interval_start FROM {table} "
+        "WHERE partition_date = ? ORDER BY 1, 2, 3, 4",
+        [day],
+    )
+
+
+def test_load_rerun_and_other_days(parts):
+    staged = parts.store.write_day("ds", DAY, day_table())
+    first = parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
+    assert (first.rows_deleted, first.rows_loaded) == (0, 5)
+    before = rows(parts)
+    assert len(before) == 5
+    instants = {row[4] for row in before}
+    assert instants == {datetime(2024, 11, 1, 4, 0, tzinfo=UTC), datetime(2024, 11, 1, 4, 30, tzinfo=UTC)}
+    again = parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
+    assert (again.rows_deleted, again.rows_loaded) == (5, 5)
+    assert rows(parts) == before
+    other = date(2024, 11, 2)
+    shifted = day_table().set_column(
+        0, long_table.PARTITION_COLUMN, pa.array([other] * 5, pa.date32())
+    )
+    parts.warehouse.replace_partition(
+        "ds", SCHEMA, other, parts.store.write_day("ds", other, shifted)
+    )
+    assert rows(parts) == before, "loading another day leaves this one alone"
+    assert parts.warehouse.partition_row_count("ds", other) == 5
+
+
+def test_a_failed_copy_keeps_the_previous_rows(parts):
+    staged = parts.store.write_day("ds", DAY, day_table())
+    parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
+    before = rows(parts)
+    bigger = parts.store.write_day("ds", DAY, day_table(multiplier=2))
+    parts.stage.put(bigger.key, b"PAR1 this is not parquet PAR1")
+    with pytest.raises(WarehouseError, match="rolled back, the previous rows are kept"):
+        parts.warehouse.replace_partition("ds", SCHEMA, DAY, bigger)
+    assert rows(parts) == before
+
+
+def test_a_count_that_differs_from_the_footer_rolls_back(parts):
+    staged = parts.store.write_day("ds", DAY, day_table())
+    parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
+    lying = type(staged)(staged.key, staged.rows + 1, staged.bytes, staged.columns)
+    with pytest.raises(WarehouseError, match="5 rows but the file holds 6"):
+        parts.warehouse.replace_partition("ds", SCHEMA, DAY, lying)
+    assert parts.warehouse.partition_row_count("ds", DAY) == 5
+
+
+def test_a_new_group_by_dimension_adds_a_nullable_column(parts):
+    parts.warehouse.replace_partition(
+        "ds", SCHEMA, DAY, parts.store.write_day("ds", DAY, day_table())
+    )
+    wider_schema = long_table.schema([*GROUP_BY, "direction"])
+    wider = (
+        day_table().append_column("direction", pa.array(["inbound"] * 5)).select(wider_schema.names)
+    )
+    result = parts.warehouse.replace_partition(
+        "ds", wider_schema, DAY, parts.store.write_day("ds", DAY, wider)
+    )
+    assert result.columns_added == ("direction",)
+    table = parts.warehouse.qualified("ds")
+    assert parts.query(f"SELECT DISTINCT direction FROM {table}", []) == [("inbound",)]
+
+
+def test_parity_passes_then_fails_when_a_row_is_deleted_behind_our_back(parts):
+    staged = parts.store.write_day("ds", DAY, day_table())
+    parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
+    assert row_count_parity(parts.warehouse, "ds", DAY, staged).passed
+    assert totals_parity(parts.warehouse, parts.store, "ds", DAY, staged).passed
+    parts.query(f"DELETE FROM {parts.warehouse.qualified('ds')} WHERE metric = 'tHandle'", [])
+    counted = row_count_parity(parts.warehouse, "ds", DAY, staged)
+    assert not counted.passed
+    assert counted.details == {"warehouse_rows": 4, "staged_rows": 5, "staged_file": staged.key}
+    totals = totals_parity(parts.warehouse, parts.store, "ds", DAY, staged)
+    assert not totals.passed
+    assert totals.details["mismatches"] == [
+        {
+            "metric": "tHandle",
+            "staged_count": 14,
+            "warehouse_count": 0,
+            "staged_sum": 3010000.0,
+            "warehouse_sum": 0.0,
+        }
+    ]
+
+
+def test_the_whole_dimension_table_is_replaced(parts):
+    schema = pa.schema([("queue_id", pa.string()), ("name", pa.string())])
+    first = parts.store.write(
+        "dim/data.parquet", pa.table({"queue_id": ["a", "b"], "name": ["A", "B"]}, schema=schema)
+    )
+    parts.warehouse.replace_table("dim", schema, first)
+    second = parts.store.write(
+        "dim/data.parquet", pa.table({"queue_id": ["c"], "name": ["C"]}, schema=schema)
+    )
+    result = parts.warehouse.replace_table("dim", schema, second)
+    assert (result.rows_deleted, result.rows_loaded) == (2, 1)
+    assert parts.query(f"SELECT queue_id, name FROM {parts.warehouse.qualified('dim')}", []) == [
+        ("c", "C")
+    ]
+
+
+def test_identifiers_are_validated(parts):
+    with pytest.raises(WarehouseError, match="table 'ds; DROP TABLE x' is not a plain identifier"):
+        parts.warehouse.qualified("ds; DROP TABLE x")
+
+
+def test_snowflake_copies_from_the_external_stage_with_bound_values_only(snowflake_stand_in):
+    sf = snowflake_stand_in
+    stage = S3Stage(sf.bucket.client, sf.bucket.name, sf.bucket.prefix)
+    warehouse = SnowflakeWarehouse(
+        sf.connect, database=sf.database, schema=sf.schema, stage=sf.stage
+    )
+    staged = ParquetStore(stage).write_day("ds", DAY, day_table())
+    seen = len(sf.statements)
+    warehouse.replace_partition("ds", SCHEMA, DAY, staged)
+    warehouse.close()
+    sent = [s.sql for s in sf.statements[seen:]]
+    [copy] = [s for s in sent if s.startswith("COPY INTO")]
+    assert copy == (
+        f'COPY INTO "{sf.database}"."GENESYS"."DS" FROM @"{sf.database}"."GENESYS"."GENESYS_STAGE"'
+        "/ds/year=2024/month=11/day=01/ FILES = ('data.parquet') FILE_FORMAT = (TYPE = PARQUET "
+        "USE_LOGICAL_TYPE = TRUE) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT FORCE = TRUE"
+    )
+    [delete] = [s for s in sf.statements[seen:] if s.sql.startswith("DELETE")]
+    assert "2024" not in delete.sql and delete.bindings, "the day is bound, not formatted in"
+    assert any(
+        s.startswith("CREATE TABLE IF NOT EXISTS") and 'CLUSTER BY ("PARTITION_DATE")' in s
+        for s in sent
+    )
+
+
+def test_a_duckdb_lock_held_by_another_process_is_waited_for(tmp_path):
+    stage = LocalStage(tmp_path / "stage")
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", stage)
+    staged = ParquetStore(stage).write_day("ds", DAY, day_table())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(warehouse.path)!r}); print('held', flush=True); time.sleep(1.5)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    result = warehouse.replace_partition("ds", SCHEMA, DAY, staged)
+    holder.wait()
+    assert result.rows_loaded == 5
+    assert time.monotonic() - started > 0.5
+
+
+def test_a_missing_table_says_what_to_materialize(tmp_path):
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", LocalStage(tmp_path / "stage"))
+    with pytest.raises(
+        WarehouseError, match=r'"genesys"."nope" does not exist .*materialize nope first'
+    ):
+        warehouse.partition_row_count("nope", DAY)

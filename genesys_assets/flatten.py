@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from genesys_assets import long_table
-from genesys_assets.long_table import PARTITION_COLUMN, STAT_COLUMNS, TIMESTAMP
+from genesys_assets.long_table import PARTITION_COLUMN, STAT_COLUMNS, interval_type, stat_type
 
 _METRIC_KEY = re.compile(rb'"metric"\s*:')
 
@@ -68,7 +68,7 @@ class Flattened:
 
 def page_schema(group_by: Sequence[str]) -> pa.Schema:
     """The JSON shape of a page, as Arrow types (what the reader parses against)."""
-    stats = pa.struct([(stat, dtype) for stat, _, dtype in STAT_COLUMNS])
+    stats = pa.struct([(stat, stat_type(stat)) for stat, _ in STAT_COLUMNS])
     metric = pa.struct([("metric", pa.string()), ("qualifier", pa.string()), ("stats", stats)])
     data = pa.struct([("interval", pa.string()), ("metrics", pa.list_(metric))])
     result_fields: list[tuple[str, pa.DataType]] = [("data", pa.list_(data))]
@@ -213,7 +213,7 @@ def _flatten_containers(
     columns["metric"] = metric
     columns["qualifier"] = pc.struct_field(entries, "qualifier")
     stats = pc.struct_field(entries, "stats")
-    for stat, column, _ in STAT_COLUMNS:
+    for stat, column in STAT_COLUMNS:
         columns[column] = pc.struct_field(stats, stat)
     columns["source_file"] = pa.repeat(pa.scalar(page.source_file, pa.string()), rows)
     columns["loaded_at"] = pa.repeat(pa.scalar(loaded_at, target.field("loaded_at").type), rows)
@@ -241,8 +241,8 @@ def _intervals(
         ends.append(end)
         days.append(start.astimezone(zone).date())
     return (
-        pa.array(starts, TIMESTAMP),
-        pa.array(ends, TIMESTAMP),
+        pa.array(starts, interval_type()),
+        pa.array(ends, interval_type()),
         pa.array(days, pa.date32()),
         encoded.indices,
     )

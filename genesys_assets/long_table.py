@@ -3,29 +3,39 @@
 A dataset's metrics come and go without a schema change: a new metric adds rows. A new group-by
 dimension adds one nullable column, which the warehouse loaders add with ALTER TABLE. The Arrow
 schema here is the single definition that the flattener writes, the Parquet files carry and the
-warehouse DDL is derived from.
+warehouse DDL is derived from. Arrow types are built inside the functions: the column names are
+needed when the Dagster definitions load, pyarrow only when a run writes or reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from genesys_assets.genesys import catalog
 
-PARTITION_COLUMN = "partition_date"
-TIMESTAMP = pa.timestamp("ms", tz="UTC")
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-# stat_count, stat_sum, ... in the order of the SDK's StatisticalSummary.
-STAT_COLUMNS: tuple[tuple[str, str, pa.DataType], ...] = tuple(
-    (
-        stat,
-        f"stat_{catalog.snake_case(stat)}",
-        pa.int64() if stat in catalog.INTEGER_STATS else pa.float64(),
-    )
-    for stat in catalog.STAT_FIELDS
+PARTITION_COLUMN = "partition_date"
+
+# (API statistic, column): stat_count, stat_sum, ... in the order of the SDK's StatisticalSummary.
+STAT_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (stat, f"stat_{catalog.snake_case(stat)}") for stat in catalog.STAT_FIELDS
 )
+
+
+def stat_type(stat: str) -> pa.DataType:
+    """Whole-number statistics are int64 (as in the SDK model), the others float64."""
+    import pyarrow as pa
+
+    return pa.int64() if stat in catalog.INTEGER_STATS else pa.float64()
+
+
+def interval_type() -> pa.DataType:
+    import pyarrow as pa
+
+    return pa.timestamp("ms", tz="UTC")
 
 
 def dimension_column(dimension: str) -> str:
@@ -35,14 +45,16 @@ def dimension_column(dimension: str) -> str:
 
 def schema(group_by: Sequence[str]) -> pa.Schema:
     """The long table's columns for a dataset grouped by `group_by`."""
+    import pyarrow as pa
+
     fields = [
         pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
-        pa.field("interval_start", TIMESTAMP, nullable=False),
-        pa.field("interval_end", TIMESTAMP, nullable=False),
+        pa.field("interval_start", interval_type(), nullable=False),
+        pa.field("interval_end", interval_type(), nullable=False),
         *(pa.field(dimension_column(d), pa.string()) for d in group_by),
         pa.field("metric", pa.string(), nullable=False),
         pa.field("qualifier", pa.string()),
-        *(pa.field(column, dtype) for _, column, dtype in STAT_COLUMNS),
+        *(pa.field(column, stat_type(stat)) for stat, column in STAT_COLUMNS),
         pa.field("source_file", pa.string(), nullable=False),
         pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import pyarrow.compute as pc
-
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 from genesys_assets.warehouse.base import Warehouse
 
@@ -49,6 +47,8 @@ def row_count_parity(warehouse: Warehouse, table: str, day: date, staged: Staged
 
 
 def staged_totals(store: ParquetStore, staged: StagedParquet) -> dict[str, tuple[int, float]]:
+    import pyarrow.compute as pc  # here: the check definitions import this module at load time
+
     table = store.read(staged.key, columns=["metric", "stat_count", "stat_sum"])
     grouped = table.group_by("metric").aggregate([("stat_count", "sum"), ("stat_sum", "sum")])
     metrics = grouped.column("metric").to_pylist()

@@ -3,14 +3,14 @@
 Every dataset asset is daily-partitioned in the org's time zone and has a single-run backfill
 policy: a backfill of 90 days is one run that fetches multi-day chunks, instead of 90 runs that
 each pay for a process, a login and a query. The functions here stay thin: they hand work to the
-core (client, flattener, loaders) and report what happened.
+core (client, flattener, loaders) and report what happened. The core's Arrow-heavy modules are
+imported inside the functions: loading the definitions must not pay for pyarrow.
 """
 
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
-import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -23,9 +23,7 @@ from dagster import (
     asset,
 )
 
-from genesys_assets import long_table
 from genesys_assets.datasets import QUEUES_ASSET, Dataset
-from genesys_assets.flatten import flatten_pages
 from genesys_assets.pipeline.io_managers import (
     PARQUET_SUFFIX,
     RAW_SUFFIX,
@@ -41,16 +39,6 @@ from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 
 RAW_PAGES_IO_MANAGER = "raw_pages_io_manager"
 PARQUET_IO_MANAGER = "parquet_io_manager"
-
-QUEUES_SCHEMA = pa.schema(
-    [
-        pa.field("queue_id", pa.string(), nullable=False),
-        pa.field("name", pa.string()),
-        pa.field("division_id", pa.string()),
-        pa.field("division_name", pa.string()),
-        pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    ]
-)
 
 
 def raw_pages_key(dataset: Dataset) -> AssetKey:
@@ -135,6 +123,8 @@ def build_dataset_assets(
         staged: dict[date, StagedParquet],
         warehouse: WarehouseResource,
     ) -> MaterializeResult:
+        from genesys_assets import long_table
+
         target = warehouse.get_warehouse()
         schema = long_table.schema(dataset.group_by)
         started = time.monotonic()
@@ -169,6 +159,8 @@ def _flatten_days(
     dataset: Dataset, raw: RawDays, loaded_at: datetime, seconds: list[float]
 ) -> Iterator[DayTable]:
     """Flatten each fetch once and cut it into the run's days."""
+    from genesys_assets.flatten import flatten_pages
+
     wanted = set(raw.days)
     for manifests in raw.by_fetch():
         started = time.monotonic()
@@ -202,6 +194,17 @@ def genesys_queues(
     stage: StageResource,
     warehouse: WarehouseResource,
 ) -> MaterializeResult:
+    import pyarrow as pa
+
+    schema = pa.schema(
+        [
+            pa.field("queue_id", pa.string(), nullable=False),
+            pa.field("name", pa.string()),
+            pa.field("division_id", pa.string()),
+            pa.field("division_name", pa.string()),
+            pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
+    )
     queues = genesys.get_client().list_queues()
     now = datetime.now(UTC)
     table = pa.table(
@@ -212,12 +215,12 @@ def genesys_queues(
             "division_name": [q.division_name for q in queues],
             "loaded_at": [now] * len(queues),
         },
-        schema=QUEUES_SCHEMA,
+        schema=schema,
     )
     store = ParquetStore(stage.get_stage())
     staged = store.write(layout.dimension(QUEUES_ASSET), table)
     target = warehouse.get_warehouse()
-    result = target.replace_table(QUEUES_ASSET, QUEUES_SCHEMA, staged)
+    result = target.replace_table(QUEUES_ASSET, schema, staged)
     context.log.info(f"{result.table}: {result.rows_loaded} queues")
     return MaterializeResult(
         metadata={

@@ -14,9 +14,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from dagster import (
     ConfigurableIOManager,
     InputContext,
@@ -25,13 +24,17 @@ from dagster import (
     ResourceDependency,
 )
 
-from genesys_assets.flatten import PageInput
 from genesys_assets.genesys.pages import Fetch
 from genesys_assets.pipeline.metadata import preview, rate
 from genesys_assets.pipeline.resources import StageResource
 from genesys_assets.stage import layout
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 from genesys_assets.stage.raw_pages import DayManifest, RawPageStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from genesys_assets.flatten import PageInput
 
 RAW_SUFFIX = "_raw_pages"
 PARQUET_SUFFIX = "_parquet"
@@ -80,7 +83,9 @@ class RawDays:
         if group:
             yield group
 
-    def pages(self, manifest: DayManifest) -> Iterator[PageInput]:
+    def pages(self, manifest: DayManifest) -> Iterator["PageInput"]:
+        from genesys_assets.flatten import PageInput
+
         for entry, body in self.store.read_pages(manifest):
             yield PageInput(body, entry.key)
 
@@ -88,7 +93,7 @@ class RawDays:
 @dataclass
 class DayTable:
     day: date
-    table: pa.Table
+    table: "pa.Table"
     # Pages parsed to make it: counted on the first day of a multi-day fetch only, so that
     # summing over days counts each page once.
     pages_parsed: int

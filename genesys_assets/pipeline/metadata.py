@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from dagster import MetadataValue
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PREVIEW_ROWS = 10
 

@@ -4,18 +4,22 @@ The file name is fixed, so a day's file is replaced as a whole (an atomic put) a
 load addresses exactly one file. What a staged file holds is read from its own footer, never
 from what a writer said it wrote: that is the number the row-count check compares with the
 warehouse.
+
+pyarrow is imported where it is used: the Dagster definitions import this module for its types,
+and loading them is paid by the UI and every run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from genesys_assets.stage import layout
 from genesys_assets.stage.base import Stage, StageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class ParquetStore:
         self.stage = stage
 
     def write(self, key: str, table: pa.Table) -> StagedParquet:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="snappy")
         data = sink.getvalue().to_pybytes()
@@ -42,6 +49,9 @@ class ParquetStore:
 
     def staged(self, key: str, what: str) -> StagedParquet:
         """A staged file as its footer describes it; `what` says how to produce it if missing."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         if not self.stage.exists(key):
             raise StageError(f"{key} is not in the stage ({self.stage.description}): {what}")
         with self.stage.open(key) as handle:
@@ -64,5 +74,7 @@ class ParquetStore:
         )
 
     def read(self, key: str, columns: list[str] | None = None) -> pa.Table:
+        import pyarrow.parquet as pq
+
         with self.stage.open(key) as handle:
             return pq.read_table(handle, columns=columns)

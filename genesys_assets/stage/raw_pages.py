@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pyarrow as pa
-
 from genesys_assets.genesys.pages import Fetch
 from genesys_assets.stage import layout
 from genesys_assets.stage.base import Stage, StageError
@@ -110,6 +108,8 @@ class RawPageStore:
 
     def write_fetch(self, dataset: str, fetch: Fetch) -> list[DayManifest]:
         """Store a fetch's pages and make them the current pages of each of its days."""
+        import pyarrow as pa  # here, not at the top: the Dagster definitions import this module
+
         if not fetch.days:
             raise ValueError("a fetch to store must say which days it covers")
         fetch_id = f"{fetch.fetched_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
@@ -187,6 +187,8 @@ class RawPageStore:
 
     def read_pages(self, manifest: DayManifest) -> Iterator[tuple[PageEntry, bytes]]:
         """Each page as received, verified against the manifest's sha256."""
+        import pyarrow as pa
+
         for entry in manifest.pages:
             stored = self.stage.get(entry.key)
             try:

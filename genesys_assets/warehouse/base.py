@@ -13,11 +13,13 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from genesys_assets.long_table import PARTITION_COLUMN
 from genesys_assets.stage.parquet_files import StagedParquet
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 

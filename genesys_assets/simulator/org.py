@@ -14,6 +14,7 @@ import uuid
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 
 from genesys_assets.simulator.config import SimulatorConfig
 
@@ -199,7 +200,7 @@ def generate_org(config: SimulatorConfig) -> Org:
         ai = qi % config.agents
         members[qi].append(ai)
         agent_queues[ai].append(qi)
-    cum_pop = list(_cumulative(popularity))
+    cum_pop = list(accumulate(popularity))
     for ai in range(config.agents):
         wanted = rng.choices((1, 2, 3), weights=(0.5, 0.35, 0.15))[0]
         tries = 0
@@ -256,12 +257,3 @@ def generate_org(config: SimulatorConfig) -> Org:
         agents=agents,
         wrap_up_codes=wrap_up_codes,
     )
-
-
-def _cumulative(weights: list[float]) -> list[float]:
-    total = 0.0
-    out = []
-    for w in weights:
-        total += w
-        out.append(total)
-    return out

@@ -29,6 +29,7 @@ from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 
 from genesys_assets.simulator.org import EMAIL, MEDIA_TYPES, VOICE, WRAP_UP_TIMEOUT_ID, Org
 
@@ -267,11 +268,11 @@ class TrafficModel:
         self.lag = IngestionLag(ingestion_lag_ms)
         self._zone = org.zone
         log = math.log
-        self._queue_cum = _cumulative([q.popularity for q in org.queues])
+        self._queue_cum = list(accumulate(q.popularity for q in org.queues))
         self._qparams = []
         for q in org.queues:
             total = sum(q.media_weights)
-            cum = _cumulative([w / total for w in q.media_weights])
+            cum = list(accumulate(w / total for w in q.media_weights))
             cum[-1] = 1.0
             self._qparams.append((cum, q.outbound_share, log(q.wait_factor), q.service_level_ms,
                                   q.member_indexes, len(q.member_indexes)))  # fmt: skip
@@ -515,12 +516,3 @@ class TrafficStore:
             while len(self._blocks) > self._size:
                 self._blocks.popitem(last=False)
             return made
-
-
-def _cumulative(weights: list[float]) -> list[float]:
-    total = 0.0
-    out = []
-    for w in weights:
-        total += w
-        out.append(total)
-    return out

@@ -13,7 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genesys_assets.long_table import PARTITION_COLUMN
 from genesys_assets.stage.parquet_files import StagedParquet
@@ -71,24 +71,36 @@ class Warehouse(ABC):
         """The table's fully qualified, quoted name."""
 
     @abstractmethod
-    def replace_partition(
-        self, table: str, schema: pa.Schema, day: date, staged: StagedParquet
+    def _replace(
+        self, table: str, schema: pa.Schema, staged: StagedParquet, day: date | None
     ) -> LoadResult:
-        """Make the table's rows for `day` exactly those of the staged file, atomically.
+        """In one transaction: delete the day's rows (every row when `day` is None), copy the
+        staged file in, and roll back unless exactly the footer's row count was loaded.
 
         Creates the table if missing and adds columns the schema has and the table lacks.
         """
 
     @abstractmethod
+    def _query_day(self, table: str, sql: str, day: date) -> list[tuple[Any, ...]]:
+        """Run one of the check queries with the day bound to its `?`."""
+
+    def replace_partition(
+        self, table: str, schema: pa.Schema, day: date, staged: StagedParquet
+    ) -> LoadResult:
+        """Make the table's rows for `day` exactly those of the staged file, atomically."""
+        return self._replace(table, schema, staged, day)
+
     def replace_table(self, table: str, schema: pa.Schema, staged: StagedParquet) -> LoadResult:
         """Make the whole table exactly the staged file, atomically."""
+        return self._replace(table, schema, staged, None)
 
-    @abstractmethod
-    def partition_row_count(self, table: str, day: date) -> int: ...
+    def partition_row_count(self, table: str, day: date) -> int:
+        return int(self._query_day(table, row_count_sql(self.qualified(table)), day)[0][0])
 
-    @abstractmethod
     def partition_totals(self, table: str, day: date) -> dict[str, tuple[int, float]]:
         """Per metric: (sum of stat_count, sum of stat_sum) over the day's rows."""
+        rows = self._query_day(table, totals_sql(self.qualified(table)), day)
+        return {metric: (int(count or 0), float(total or 0.0)) for metric, count, total in rows}
 
     @abstractmethod
     def close(self) -> None:

@@ -24,8 +24,6 @@ from genesys_assets.warehouse.base import (
     Warehouse,
     WarehouseError,
     identifier,
-    row_count_sql,
-    totals_sql,
 )
 
 
@@ -160,22 +158,7 @@ class DuckDBWarehouse(Warehouse):
     def close(self) -> None:
         """Nothing to do: every operation opens and closes the file (see the module docstring)."""
 
-    def replace_partition(
-        self, table: str, schema: pa.Schema, day: date, staged: StagedParquet
-    ) -> LoadResult:
-        return self._replace(table, schema, staged, day)
-
-    def replace_table(self, table: str, schema: pa.Schema, staged: StagedParquet) -> LoadResult:
-        return self._replace(table, schema, staged, None)
-
-    def partition_row_count(self, table: str, day: date) -> int:
-        return int(self._read(table, row_count_sql(self.qualified(table)), day)[0][0])
-
-    def partition_totals(self, table: str, day: date) -> dict[str, tuple[int, float]]:
-        rows = self._read(table, totals_sql(self.qualified(table)), day)
-        return {metric: (int(count or 0), float(total or 0.0)) for metric, count, total in rows}
-
-    def _read(self, table: str, sql: str, day: date) -> list[tuple[object, ...]]:
+    def _query_day(self, table: str, sql: str, day: date) -> list[tuple[object, ...]]:
         with self._connect() as con:
             try:
                 return con.execute(sql, [day]).fetchall()

@@ -30,8 +30,6 @@ from genesys_assets.warehouse.base import (
     Warehouse,
     WarehouseError,
     identifier,
-    row_count_sql,
-    totals_sql,
 )
 
 _STAGE_PATH = re.compile(r"^[A-Za-z0-9_=./\-]+$")
@@ -168,22 +166,7 @@ class SnowflakeWarehouse(Warehouse):
             cursor.close()
         return LoadResult(qualified, deleted, loaded, time.monotonic() - started, tuple(added))
 
-    def replace_partition(
-        self, table: str, schema: pa.Schema, day: date, staged: StagedParquet
-    ) -> LoadResult:
-        return self._replace(table, schema, staged, day)
-
-    def replace_table(self, table: str, schema: pa.Schema, staged: StagedParquet) -> LoadResult:
-        return self._replace(table, schema, staged, None)
-
-    def partition_row_count(self, table: str, day: date) -> int:
-        return int(self._read(table, row_count_sql(self.qualified(table)), day)[0][0])
-
-    def partition_totals(self, table: str, day: date) -> dict[str, tuple[int, float]]:
-        rows = self._read(table, totals_sql(self.qualified(table)), day)
-        return {metric: (int(count or 0), float(total or 0.0)) for metric, count, total in rows}
-
-    def _read(self, table: str, sql: str, day: date) -> list[tuple[Any, ...]]:
+    def _query_day(self, table: str, sql: str, day: date) -> list[tuple[Any, ...]]:
         cursor = self._cursor()
         try:
             cursor.execute(sql, [day])

@@ -86,7 +86,10 @@ def test_load_rerun_and_other_days(parts):
     before = rows(parts)
     assert len(before) == 5
     instants = {row[4] for row in before}
-    assert instants == {datetime(2024, 11, 1, 4, 0, tzinfo=UTC), datetime(2024, 11, 1, 4, 30, tzinfo=UTC)}
+    assert instants == {
+        datetime(2024, 11, 1, 4, 0, tzinfo=UTC),
+        datetime(2024, 11, 1, 4, 30, tzinfo=UTC),
+    }
     again = parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
     assert (again.rows_deleted, again.rows_loaded) == (5, 5)
     assert rows(parts) == before

@@ -235,3 +235,34 @@ def test_a_missing_table_says_what_to_materialize(tmp_path):
         WarehouseError, match=r'"genesys"."nope" does not exist .*materialize nope first'
     ):
         warehouse.partition_row_count("nope", DAY)
+
+
+def test_a_connected_block_opens_the_duckdb_file_once_and_releases_it(tmp_path, monkeypatch):
+    stage = LocalStage(tmp_path / "stage")
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", stage)
+    store = ParquetStore(stage)
+    days = [date(2024, 11, d) for d in (1, 2, 3)]
+    files = {
+        d: store.write_day(
+            "ds", d, day_table().set_column(0, "partition_date", pa.array([d] * 5, pa.date32()))
+        )
+        for d in days
+    }
+    opened = []
+    real_connect = duckdb.connect
+    monkeypatch.setattr(
+        duckdb, "connect", lambda *a, **k: opened.append(a) or real_connect(*a, **k)
+    )
+    with warehouse.connected():
+        for d in days:
+            warehouse.replace_partition("ds", SCHEMA, d, files[d])
+        assert [warehouse.partition_row_count("ds", d) for d in days] == [5, 5, 5]
+    assert len(opened) == 1
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(warehouse.path)!r}).close()"],
+        capture_output=True,
+    )
+    assert probe.returncode == 0, "released at the end of the block"
+    warehouse.replace_partition("ds", SCHEMA, days[0], files[days[0]])
+    warehouse.partition_row_count("ds", days[0])
+    assert len(opened) == 3, "outside a block, one connection per operation"

@@ -131,15 +131,16 @@ def build_dataset_assets(
         loaded: dict[str, int] = {}
         replaced = 0
         added: set[str] = set()
-        for day, file in staged.items():
-            result = target.replace_partition(dataset.name, schema, day, file)
-            loaded[day.isoformat()] = result.rows_loaded
-            replaced += result.rows_deleted
-            added.update(result.columns_added)
-            context.log.info(
-                f"{result.table} {day}: {result.rows_deleted} rows replaced by "
-                f"{result.rows_loaded} from {file.key}"
-            )
+        with target.connected():
+            for day, file in staged.items():
+                result = target.replace_partition(dataset.name, schema, day, file)
+                loaded[day.isoformat()] = result.rows_loaded
+                replaced += result.rows_deleted
+                added.update(result.columns_added)
+                context.log.info(
+                    f"{result.table} {day}: {result.rows_deleted} rows replaced by "
+                    f"{result.rows_loaded} from {file.key}"
+                )
         metadata = {
             "dagster/row_count": sum(loaded.values()),
             "rows_by_day": MetadataValue.json(loaded),
@@ -159,6 +160,8 @@ def _flatten_days(
     dataset: Dataset, raw: RawDays, loaded_at: datetime, seconds: list[float]
 ) -> Iterator[DayTable]:
     """Flatten each fetch once and cut it into the run's days."""
+    import pyarrow as pa
+
     from genesys_assets.flatten import flatten_pages
 
     wanted = set(raw.days)
@@ -169,11 +172,15 @@ def _flatten_days(
             raw.pages(manifests[0]), dataset.group_by, dataset.query.time_zone, loaded_at
         )
         tables = flat.split_days(fetch_days)
+        pages, unknown = flat.pages, flat.unknown_fields
+        del flat
         seconds.append(time.monotonic() - started)
         for i, manifest in enumerate(m for m in manifests if m.day in wanted):
-            yield DayTable(
-                manifest.day, tables[manifest.day], flat.pages if i == 0 else 0, flat.unknown_fields
-            )
+            yield DayTable(manifest.day, tables[manifest.day], pages if i == 0 else 0, unknown)
+        del tables
+        # Hand the fetch's Arrow memory back: without it the allocator keeps each fetch's peak
+        # and a long range ratchets the process up.
+        pa.default_memory_pool().release_unused()
 
 
 @asset(

@@ -48,9 +48,10 @@ def build_checks(
         warehouse: WarehouseResource,
     ) -> AssetCheckResult:
         target = warehouse.get_warehouse()
-        results = [
-            row_count_parity(target, dataset.name, day, file) for day, file in staged.items()
-        ]
+        with target.connected():
+            results = [
+                row_count_parity(target, dataset.name, day, file) for day, file in staged.items()
+            ]
         return _result(results)
 
     @asset_check(
@@ -72,9 +73,11 @@ def build_checks(
     ) -> AssetCheckResult:
         target = warehouse.get_warehouse()
         store = ParquetStore(stage.get_stage())
-        results = [
-            totals_parity(target, store, dataset.name, day, file) for day, file in staged.items()
-        ]
+        with target.connected():
+            results = [
+                totals_parity(target, store, dataset.name, day, file)
+                for day, file in staged.items()
+            ]
         return _result(results)
 
     return [row_count, totals]

@@ -124,7 +124,8 @@ def stage_resource(env: Mapping[str, str]) -> StageResource:
 def warehouse_resource(env: Mapping[str, str], stage: StageResource) -> WarehouseResource:
     if not env.get("SNOWFLAKE_ACCOUNT"):
         path = env.get("DUCKDB_DATABASE") or str(home(env) / "warehouse.duckdb")
-        return DuckDBWarehouseResource(path=path, stage=stage)
+        memory_limit = env.get("DUCKDB_MEMORY_LIMIT") or "128MB"
+        return DuckDBWarehouseResource(path=path, stage=stage, memory_limit=memory_limit)
     if not isinstance(stage, S3StageResource):
         raise SettingsError(
             "SNOWFLAKE_ACCOUNT is set: Snowflake loads with COPY INTO from the S3 stage "

@@ -164,11 +164,17 @@ class DuckDBWarehouseResource(WarehouseResource):
 
     path: str = Field(description="DUCKDB_DATABASE")
     schema_name: str = "genesys"
+    memory_limit: str = Field(default="128MB", description="DUCKDB_MEMORY_LIMIT")
 
     def get_warehouse(self) -> "Warehouse":
         from genesys_assets.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(Path(self.path), self.stage.get_stage(), schema=self.schema_name)
+        return DuckDBWarehouse(
+            Path(self.path),
+            self.stage.get_stage(),
+            schema=self.schema_name,
+            memory_limit=self.memory_limit,
+        )
 
 
 class SnowflakeWarehouseResource(WarehouseResource):

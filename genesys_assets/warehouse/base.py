@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -83,6 +85,14 @@ class Warehouse(ABC):
     @abstractmethod
     def _query_day(self, table: str, sql: str, day: date) -> list[tuple[Any, ...]]:
         """Run one of the check queries with the day bound to its `?`."""
+
+    @contextmanager
+    def connected(self) -> Iterator[None]:
+        """One connection for every operation in the block (a loop over days).
+
+        A warehouse that keeps its connection anyway (Snowflake) has nothing to do.
+        """
+        yield
 
     def replace_partition(
         self, table: str, schema: pa.Schema, day: date, staged: StagedParquet

@@ -146,20 +146,6 @@ class GenesysClient:
         self._apis: Any = None
         self._rng = random.Random()
 
-    @classmethod
-    def for_region(
-        cls,
-        credentials: ClientCredentials,
-        *,
-        region: str | None = None,
-        api_host: str | None = None,
-        settings: ClientSettings | None = None,
-        logger: logging.Logger | logging.LoggerAdapter | None = None,
-    ) -> GenesysClient:
-        return cls(
-            regions.api_host(region=region, base_url=api_host), credentials, settings, logger=logger
-        )
-
     def close(self) -> None:
         self._transport.close()
 

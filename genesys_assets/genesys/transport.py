@@ -17,6 +17,7 @@ import logging
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,9 +70,6 @@ class RequestStats:
     def merge(self, other: RequestStats) -> None:
         self.add(other.requests, other.retries, other.throttled)
 
-    def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "retries": self.retries, "throttled": self.throttled}
-
 
 class RawResponse:
     """A successful answer: status, headers and the body bytes, untouched.
@@ -115,14 +113,14 @@ class RawResponse:
         return json.loads(self.data)
 
 
-class Authorizer:
+class Authorizer(ABC):
     """Supplies the Authorization header and is told when it was rejected."""
 
-    def header(self) -> str:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def header(self) -> str: ...
 
-    def rejected(self, header: str) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def rejected(self, header: str) -> None: ...
 
 
 class Transport:

@@ -53,14 +53,6 @@ class FaultInjector:
         with self._lock:
             self._script.extend(items)
 
-    def clear_script(self) -> None:
-        with self._lock:
-            self._script.clear()
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._script)
-
     def next(self) -> FaultPlan:
         config = self._config
         with self._lock:

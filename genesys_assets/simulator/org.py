@@ -146,12 +146,6 @@ class Org:
     def division(self, division_id: str) -> Division:
         return next(d for d in self.divisions if d.id == division_id)
 
-    def queue_by_id(self, queue_id: str) -> Queue:
-        return next(q for q in self.queues if q.id == queue_id)
-
-    def agent_by_id(self, agent_id: str) -> Agent:
-        return next(a for a in self.agents if a.id == agent_id)
-
 
 def genesys_id(rng: random.Random) -> str:
     """A version-4 UUID drawn from `rng`, the shape of every Genesys entity id."""

@@ -189,9 +189,6 @@ class Block:
             ]
         return self._conversation_ids
 
-    def event_count(self) -> int:
-        return sum(len(s.ts) for s in self.streams)
-
 
 def dimension_values(org: Org, block: Block, dimension: str) -> list[str | None] | None:
     """The value of `dimension` per conversation of `block`; None when the org never sets it."""

@@ -58,8 +58,8 @@ class ClientSettings:
     max_attempts: int = 8
     max_retry_wait_s: float = 60.0
     backoff_base_s: float = 1.0
-    # Client-side pace, under Genesys' default of 300 a minute per OAuth client; lowered further
-    # automatically when the org reports a lower limit.
+    # Client-side ceiling (requests in any 60 s), under Genesys' default of 300 a minute per OAuth
+    # client; lowered further automatically when the org reports a lower limit.
     requests_per_minute: float = 250.0
     max_concurrency: int = 4
     chunk_days: int = 7

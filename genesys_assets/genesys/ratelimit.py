@@ -4,10 +4,13 @@ Genesys limits requests per OAuth client (300 a minute by default) and says wher
 stands on every answer: `inin-ratelimit-allowed` (the limit), `inin-ratelimit-count` (used in the
 current window) and `inin-ratelimit-reset` (seconds until the window resets). The limiter spends
 what the server says is left, keeping a tenth in reserve for other tools on the same OAuth
-client, then waits for the window to reset. On top of that it never goes faster than the
-configured pace. One limiter per (host, client id) is shared by every thread of the process:
-concurrent chunk fetches draw from the same budget, and a 429 seen by one thread holds all of
-them back.
+client, then waits for the window to reset. On top of that it never sends more than the
+configured number of requests in any 60 seconds. That ceiling is a sliding window, not a fixed
+spacing: Genesys counts requests per minute, so a burst that fits in the minute is legal, and
+spacing every request 60/N seconds apart would make a run of a hundred requests take at least
+24 s at 250 a minute even when the server would answer them all in five. One limiter per
+(host, client id) is shared by every thread of the process: concurrent chunk fetches draw from
+the same budget, and a 429 seen by one thread holds all of them back.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 # Share of the server's limit left unused, for other tools sharing the OAuth client.
@@ -32,8 +36,12 @@ class RateLimiter:
         if per_minute <= 0:
             raise ValueError(f"requests per minute must be positive, got {per_minute}")
         self.per_minute = float(per_minute)
+        # At most this many sends in any 60 s (at least one, for a ceiling under 1 a minute).
+        self._ceiling = max(1, math.floor(per_minute))
+        self._window_s = 60.0 * self._ceiling / self.per_minute
         self._lock = threading.Lock()
-        self._next_slot = 0.0
+        self._sent: deque[float] = deque()  # the last `_ceiling` send times, oldest first
+        self._not_before = 0.0  # set by a 429
         self._remaining: float | None = None  # None: unknown, send and learn
         self._window_resets_at = 0.0
         self._clock = clock
@@ -43,7 +51,13 @@ class RateLimiter:
         """Wait for this caller's turn; returns the seconds waited."""
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next_slot)
+            # Never before an earlier caller's slot: callers go in turn, and one that waits
+            # for a window reset holds back those behind it.
+            last = self._sent[-1] if self._sent else now
+            slot = max(now, last, self._not_before)
+            if len(self._sent) == self._ceiling:
+                # The window is full: go when its oldest send leaves it.
+                slot = max(slot, self._sent[0] + self._window_s)
             if self._remaining is not None and self._remaining < 1:
                 # The window's budget is spent: the next request goes when it resets, and
                 # nobody knows the new budget until that request's answer comes back.
@@ -51,7 +65,9 @@ class RateLimiter:
                 self._remaining = None
             elif self._remaining is not None:
                 self._remaining -= 1
-            self._next_slot = slot + 60.0 / self.per_minute
+            if len(self._sent) == self._ceiling:
+                self._sent.popleft()
+            self._sent.append(slot)
         wait = slot - now
         if wait > 0:
             self._sleep(wait)
@@ -60,7 +76,7 @@ class RateLimiter:
     def hold_off(self, seconds: float) -> None:
         """Nobody sends before `seconds` from now (after a 429)."""
         with self._lock:
-            self._next_slot = max(self._next_slot, self._clock() + seconds)
+            self._not_before = max(self._not_before, self._clock() + seconds)
 
     def observe(
         self, allowed: int | None, used: int | None, reset_s: float | None, in_flight: int

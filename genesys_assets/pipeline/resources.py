@@ -27,7 +27,7 @@ class GenesysResource(ConfigurableResource):
     client_secret: str | None = Field(default=None, description="GENESYS_CLIENT_SECRET")
     region: str | None = Field(default=None, description="GENESYS_REGION, e.g. mypurecloud.ie")
     api_host: str | None = Field(default=None, description="GENESYS_API_HOST, an explicit URL")
-    requests_per_minute: float = Field(default=250.0, description="client-side pace")
+    requests_per_minute: float = Field(default=250.0, description="client-side ceiling")
     max_concurrency: int = 4
     chunk_days: int = 7
     query_mode: str = Field(default="auto", description="auto, sync or jobs")

@@ -2,7 +2,7 @@
 
 Two comparisons, each between the staged Parquet file (read by itself: its footer for the row
 count, its own columns for the totals) and the warehouse (queried for that `partition_date`
-only, never a whole-table count):
+only, never a whole-table count; a range run asks once for all of its days):
 - row count parity: the same number of rows;
 - totals parity: per metric, the same sum of `stat_count` (exactly) and of `stat_sum` (up to
   floating-point summation order).
@@ -12,6 +12,7 @@ A row deleted or duplicated behind the pipeline's back fails both.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -31,19 +32,24 @@ class Parity:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def row_count_parity(warehouse: Warehouse, table: str, day: date, staged: StagedParquet) -> Parity:
-    in_warehouse = warehouse.partition_row_count(table, day)
-    passed = in_warehouse == staged.rows
-    summary = (
-        f"{day}: {in_warehouse} rows in {warehouse.qualified(table)}, "
-        f"{staged.rows} in the staged file's footer"
-    )
-    return Parity(
-        day,
-        passed,
-        summary,
-        {"warehouse_rows": in_warehouse, "staged_rows": staged.rows, "staged_file": staged.key},
-    )
+def row_count_parity(
+    warehouse: Warehouse, table: str, staged: Mapping[date, StagedParquet]
+) -> list[Parity]:
+    """One result per day; the warehouse is asked once for all the days."""
+    in_warehouse = warehouse.partition_row_counts(table, list(staged))
+    results = []
+    for day, file in staged.items():
+        rows = in_warehouse[day]
+        results.append(
+            Parity(
+                day,
+                rows == file.rows,
+                f"{day}: {rows} rows in {warehouse.qualified(table)}, "
+                f"{file.rows} in the staged file's footer",
+                {"warehouse_rows": rows, "staged_rows": file.rows, "staged_file": file.key},
+            )
+        )
+    return results
 
 
 def staged_totals(store: ParquetStore, staged: StagedParquet) -> dict[str, tuple[int, float]]:
@@ -58,10 +64,19 @@ def staged_totals(store: ParquetStore, staged: StagedParquet) -> dict[str, tuple
 
 
 def totals_parity(
-    warehouse: Warehouse, store: ParquetStore, table: str, day: date, staged: StagedParquet
+    warehouse: Warehouse, store: ParquetStore, table: str, staged: Mapping[date, StagedParquet]
+) -> list[Parity]:
+    """One result per day; the warehouse is asked once for all the days."""
+    in_warehouse = warehouse.partition_totals_by_day(table, list(staged))
+    return [
+        _compare_totals(day, staged_totals(store, file), in_warehouse[day])
+        for day, file in staged.items()
+    ]
+
+
+def _compare_totals(
+    day: date, in_file: dict[str, tuple[int, float]], in_warehouse: dict[str, tuple[int, float]]
 ) -> Parity:
-    in_file = staged_totals(store, staged)
-    in_warehouse = warehouse.partition_totals(table, day)
     mismatches = []
     for metric in sorted(set(in_file) | set(in_warehouse)):
         file_count, file_sum = in_file.get(metric, (0, 0.0))

@@ -117,6 +117,7 @@ def test_copy_into_reads_parquet_from_the_moto_bucket_through_the_external_stage
     snowflake_stand_in: SnowflakeStandIn,
 ) -> None:
     sf = snowflake_stand_in
+    sf.server.unhandled.clear()  # the server is the session's: earlier tests broke COPYs on purpose
     stage = S3Stage(sf.bucket.client, sf.bucket.name, sf.bucket.prefix, sse="AES256")
     staged = ParquetStore(stage).write(KEY, small_table())
     table = f'"{sf.database}"."{sf.schema}"."CALLS"'

@@ -104,6 +104,46 @@ def test_load_rerun_and_other_days(parts):
     assert parts.warehouse.partition_row_count("ds", other) == 5
 
 
+def on_day(day: date, multiplier: int = 1) -> pa.Table:
+    table = day_table(multiplier)
+    return table.set_column(
+        0, long_table.PARTITION_COLUMN, pa.array([day] * table.num_rows, pa.date32())
+    )
+
+
+def test_a_range_of_days_is_replaced_in_one_go(parts):
+    days = [date(2024, 11, d) for d in (1, 2, 3)]
+    files = {d: parts.store.write_day("ds", d, on_day(d)) for d in days}
+    first = parts.warehouse.replace_partitions("ds", SCHEMA, files)
+    assert (first.rows_deleted, first.rows_loaded) == (0, 15)
+    assert first.rows_by_day == {d: 5 for d in days}
+    files[days[1]] = parts.store.write_day("ds", days[1], on_day(days[1], multiplier=2))
+    again = parts.warehouse.replace_partitions("ds", SCHEMA, files)
+    assert (again.rows_deleted, again.rows_loaded) == (15, 20)
+    assert parts.warehouse.partition_row_counts("ds", [*days, date(2024, 11, 4)]) == {
+        days[0]: 5,
+        days[1]: 10,
+        days[2]: 5,
+        date(2024, 11, 4): 0,
+    }
+    by_day = parts.warehouse.partition_totals_by_day("ds", days)
+    assert by_day[days[1]]["tHandle"] == (28, 6020000.0)
+    assert by_day[days[0]]["tHandle"] == (14, 3010000.0)
+
+
+def test_one_bad_day_in_a_range_keeps_every_previous_day(parts):
+    days = [date(2024, 11, d) for d in (1, 2, 3)]
+    files = {d: parts.store.write_day("ds", d, on_day(d)) for d in days}
+    parts.warehouse.replace_partitions("ds", SCHEMA, files)
+    before = {d: rows(parts, d) for d in days}
+    # Day 2's file holds day 3's rows: the total is right, the days are not.
+    files = {d: parts.store.write_day("ds", d, on_day(d, multiplier=2)) for d in days}
+    files[days[1]] = parts.store.write_day("ds", days[1], on_day(days[2], multiplier=2))
+    with pytest.raises(WarehouseError, match=r"2024-11-02: .* rolled back, the previous rows"):
+        parts.warehouse.replace_partitions("ds", SCHEMA, files)
+    assert {d: rows(parts, d) for d in days} == before
+
+
 def test_a_failed_copy_keeps_the_previous_rows(parts):
     staged = parts.store.write_day("ds", DAY, day_table())
     parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
@@ -119,7 +159,9 @@ def test_a_count_that_differs_from_the_footer_rolls_back(parts):
     staged = parts.store.write_day("ds", DAY, day_table())
     parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
     lying = type(staged)(staged.key, staged.rows + 1, staged.bytes, staged.columns)
-    with pytest.raises(WarehouseError, match="5 rows but the file holds 6"):
+    with pytest.raises(
+        WarehouseError, match=r"2024-11-01: 5 rows loaded from .*, whose footer says 6; rolled back"
+    ):
         parts.warehouse.replace_partition("ds", SCHEMA, DAY, lying)
     assert parts.warehouse.partition_row_count("ds", DAY) == 5
 
@@ -143,13 +185,14 @@ def test_a_new_group_by_dimension_adds_a_nullable_column(parts):
 def test_parity_passes_then_fails_when_a_row_is_deleted_behind_our_back(parts):
     staged = parts.store.write_day("ds", DAY, day_table())
     parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
-    assert row_count_parity(parts.warehouse, "ds", DAY, staged).passed
-    assert totals_parity(parts.warehouse, parts.store, "ds", DAY, staged).passed
+    ((counted,),) = [row_count_parity(parts.warehouse, "ds", {DAY: staged})]
+    ((totals,),) = [totals_parity(parts.warehouse, parts.store, "ds", {DAY: staged})]
+    assert counted.passed and totals.passed
     parts.query(f"DELETE FROM {parts.warehouse.qualified('ds')} WHERE metric = 'tHandle'", [])
-    counted = row_count_parity(parts.warehouse, "ds", DAY, staged)
+    ((counted,),) = [row_count_parity(parts.warehouse, "ds", {DAY: staged})]
     assert not counted.passed
     assert counted.details == {"warehouse_rows": 4, "staged_rows": 5, "staged_file": staged.key}
-    totals = totals_parity(parts.warehouse, parts.store, "ds", DAY, staged)
+    ((totals,),) = [totals_parity(parts.warehouse, parts.store, "ds", {DAY: staged})]
     assert not totals.passed
     assert totals.details["mismatches"] == [
         {

@@ -47,12 +47,7 @@ def build_checks(
         staged: dict[date, StagedParquet],
         warehouse: WarehouseResource,
     ) -> AssetCheckResult:
-        target = warehouse.get_warehouse()
-        with target.connected():
-            results = [
-                row_count_parity(target, dataset.name, day, file) for day, file in staged.items()
-            ]
-        return _result(results)
+        return _result(row_count_parity(warehouse.get_warehouse(), dataset.name, staged))
 
     @asset_check(
         asset=table_key(dataset),
@@ -71,14 +66,8 @@ def build_checks(
         warehouse: WarehouseResource,
         stage: StageResource,
     ) -> AssetCheckResult:
-        target = warehouse.get_warehouse()
         store = ParquetStore(stage.get_stage())
-        with target.connected():
-            results = [
-                totals_parity(target, store, dataset.name, day, file)
-                for day, file in staged.items()
-            ]
-        return _result(results)
+        return _result(totals_parity(warehouse.get_warehouse(), store, dataset.name, staged))
 
     return [row_count, totals]
 

@@ -1,19 +1,21 @@
 """What every warehouse does with the long table, and the SQL the checks share.
 
-Loading a day is always the same two steps in one transaction: delete the day's rows, copy the
-day's staged Parquet file in. If the copy fails, or loads a different number of rows than the
-file's footer holds, the transaction rolls back and the previous rows stay. The row-count and
-totals queries are the same text on every warehouse, so a check means the same thing in DuckDB
-as in Snowflake.
+Loading is always the same two steps in one transaction: delete the rows of the days being
+loaded, copy each day's staged Parquet file in. If a copy fails, or any day ends up with a row
+count other than its file's footer, the transaction rolls back and the previous rows stay. A run
+over a range of days loads them all in one transaction: Dagster records a range run's partitions
+as materialized only if the whole step succeeds, and the warehouse then agrees with it (all of
+the days, or none), at one commit instead of one per day. The row-count and totals queries are
+the same text on every warehouse, so a check means the same thing in DuckDB as in Snowflake.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,7 @@ class LoadResult:
     rows_loaded: int
     elapsed_s: float
     columns_added: tuple[str, ...] = ()
+    rows_by_day: Mapping[date, int] = field(default_factory=dict)  # empty for a whole table
 
 
 def identifier(name: str, what: str) -> str:
@@ -49,15 +52,45 @@ def identifier(name: str, what: str) -> str:
     return name
 
 
-def row_count_sql(table: str) -> str:
-    return f"SELECT COUNT(*) FROM {table} WHERE {PARTITION_COLUMN} = ?"
+def days_filter(count: int) -> str:
+    """`partition_date IN (?, ..., ?)` for `count` bound days."""
+    return f"{PARTITION_COLUMN} IN ({', '.join('?' * count)})"
 
 
-def totals_sql(table: str) -> str:
+def row_counts_sql(table: str, days: int) -> str:
     return (
-        f"SELECT metric, SUM(stat_count), SUM(stat_sum) FROM {table} "
-        f"WHERE {PARTITION_COLUMN} = ? GROUP BY metric ORDER BY metric"
+        f"SELECT {PARTITION_COLUMN}, COUNT(*) FROM {table} WHERE {days_filter(days)} "
+        f"GROUP BY {PARTITION_COLUMN}"
     )
+
+
+def totals_sql(table: str, days: int) -> str:
+    return (
+        f"SELECT {PARTITION_COLUMN}, metric, SUM(stat_count), SUM(stat_sum) FROM {table} "
+        f"WHERE {days_filter(days)} GROUP BY {PARTITION_COLUMN}, metric "
+        f"ORDER BY {PARTITION_COLUMN}, metric"
+    )
+
+
+def verify_loaded(
+    qualified: str, files: Mapping[date | str, StagedParquet], loaded: Mapping[date | str, int]
+) -> None:
+    """Each day (or "all rows", for a whole table) holds exactly its file's footer row count,
+    or the load must roll back."""
+    wrong = [
+        f"{what}: {loaded.get(what, 0)} rows loaded from {file.key}, whose footer says {file.rows}"
+        for what, file in files.items()
+        if loaded.get(what, 0) != file.rows
+    ]
+    if wrong:
+        more = f" (and {len(wrong) - 5} more days)" if len(wrong) > 5 else ""
+        raise WarehouseError(
+            f"loading {qualified}: {'; '.join(wrong[:5])}{more}; rolled back, the previous rows "
+            "are kept"
+        )
+
+
+WHOLE_TABLE = "all rows"
 
 
 class Warehouse(ABC):
@@ -74,44 +107,80 @@ class Warehouse(ABC):
 
     @abstractmethod
     def _replace(
-        self, table: str, schema: pa.Schema, staged: StagedParquet, day: date | None
+        self,
+        table: str,
+        schema: pa.Schema,
+        files: Mapping[date, StagedParquet],
+        whole: StagedParquet | None = None,
     ) -> LoadResult:
-        """In one transaction: delete the day's rows (every row when `day` is None), copy the
-        staged file in, and roll back unless exactly the footer's row count was loaded.
+        """In one transaction: delete the rows of the days in `files` and copy their files in
+        (or, with `whole`, delete every row and copy that file in), and roll back unless each
+        day (or the table) holds exactly its file's footer row count.
 
         Creates the table if missing and adds columns the schema has and the table lacks.
         """
 
     @abstractmethod
-    def _query_day(self, table: str, sql: str, day: date) -> list[tuple[Any, ...]]:
-        """Run one of the check queries with the day bound to its `?`."""
+    def _query(self, table: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run one of the check queries with `params` bound to its `?`s."""
 
     @contextmanager
     def connected(self) -> Iterator[None]:
-        """One connection for every operation in the block (a loop over days).
+        """One connection for every operation in the block (a caller's loop over single days).
 
         A warehouse that keeps its connection anyway (Snowflake) has nothing to do.
         """
         yield
 
+    def replace_partitions(
+        self, table: str, schema: pa.Schema, files: Mapping[date, StagedParquet]
+    ) -> LoadResult:
+        """Make the table's rows for each day exactly those of its staged file, all at once."""
+        if not files:
+            raise WarehouseError(f"nothing to load into {self.qualified(table)}: no days given")
+        return self._replace(table, schema, dict(sorted(files.items())))
+
     def replace_partition(
         self, table: str, schema: pa.Schema, day: date, staged: StagedParquet
     ) -> LoadResult:
         """Make the table's rows for `day` exactly those of the staged file, atomically."""
-        return self._replace(table, schema, staged, day)
+        return self.replace_partitions(table, schema, {day: staged})
 
     def replace_table(self, table: str, schema: pa.Schema, staged: StagedParquet) -> LoadResult:
         """Make the whole table exactly the staged file, atomically."""
-        return self._replace(table, schema, staged, None)
+        return self._replace(table, schema, {}, whole=staged)
+
+    def partition_row_counts(self, table: str, days: Sequence[date]) -> dict[date, int]:
+        """Rows per day, for these days only (0 for a day with none)."""
+        counts = {day: 0 for day in days}
+        if days:
+            sql = row_counts_sql(self.qualified(table), len(days))
+            for day, count in self._query(table, sql, list(days)):
+                counts[as_date(day)] = int(count)
+        return counts
 
     def partition_row_count(self, table: str, day: date) -> int:
-        return int(self._query_day(table, row_count_sql(self.qualified(table)), day)[0][0])
+        return self.partition_row_counts(table, [day])[day]
+
+    def partition_totals_by_day(
+        self, table: str, days: Sequence[date]
+    ) -> dict[date, dict[str, tuple[int, float]]]:
+        """Per day and metric: (sum of stat_count, sum of stat_sum)."""
+        totals: dict[date, dict[str, tuple[int, float]]] = {day: {} for day in days}
+        if days:
+            sql = totals_sql(self.qualified(table), len(days))
+            for day, metric, count, total in self._query(table, sql, list(days)):
+                totals[as_date(day)][metric] = (int(count or 0), float(total or 0.0))
+        return totals
 
     def partition_totals(self, table: str, day: date) -> dict[str, tuple[int, float]]:
-        """Per metric: (sum of stat_count, sum of stat_sum) over the day's rows."""
-        rows = self._query_day(table, totals_sql(self.qualified(table)), day)
-        return {metric: (int(count or 0), float(total or 0.0)) for metric, count, total in rows}
+        return self.partition_totals_by_day(table, [day])[day]
 
     @abstractmethod
     def close(self) -> None:
         """Release any connection held between calls."""
+
+
+def as_date(value: Any) -> date:
+    """A DATE as the driver returns it (a date; a datetime from some drivers)."""
+    return value.date() if hasattr(value, "date") and callable(value.date) else value

@@ -1,16 +1,17 @@
 """DuckDB as the warehouse (the embedded default): one file, a `genesys` schema.
 
 DuckDB lets one process at a time open a file for writing. Runs can overlap (a backfill and the
-UI's check, two runs of a backfill), so the file is held only as long as needed: one operation,
-or one `connected()` scope (an asset's loop over its days), then released; an operation waits its
-turn while another process holds the lock. Opening the file costs tens of milliseconds, which a
-90-day backfill would otherwise pay a thousand times.
+UI's check, two runs of a backfill), so the file is held only as long as needed: one operation
+(a range run's load is one operation, one statement reading all of its files), or one
+`connected()` scope, then released; an operation waits its turn while another process holds the
+lock. Opening the file costs tens of milliseconds: a caller that loops over days one operation
+at a time holds it open with `connected()`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -18,14 +19,17 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from genesys_assets.long_table import PARTITION_COLUMN
 from genesys_assets.stage.base import Stage
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 from genesys_assets.warehouse.base import (
+    WHOLE_TABLE,
     LoadResult,
     Warehouse,
     WarehouseError,
+    days_filter,
     identifier,
+    row_counts_sql,
+    verify_loaded,
 )
 
 
@@ -145,61 +149,79 @@ class DuckDBWarehouse(Warehouse):
         return added
 
     def _replace(
-        self, table: str, schema: pa.Schema, staged: StagedParquet, day: date | None
+        self,
+        table: str,
+        schema: pa.Schema,
+        files: Mapping[date, StagedParquet],
+        whole: StagedParquet | None = None,
     ) -> LoadResult:
         started = time.monotonic()
         qualified = self.qualified(table)
+        days = list(files)
+        by_day: dict[date, int] = {}
         with self._connect() as con:
             added = self._ensure(con, table, schema)
             con.begin()
             try:
-                if day is None:
+                if whole is not None:
                     deleted = con.execute(f"DELETE FROM {qualified}").fetchone()[0]
+                    loaded = self._insert(con, qualified, [whole])
+                    verify_loaded(qualified, {WHOLE_TABLE: whole}, {WHOLE_TABLE: loaded})
                 else:
                     deleted = con.execute(
-                        f"DELETE FROM {qualified} WHERE {PARTITION_COLUMN} = ?", [day]
+                        f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days
                     ).fetchone()[0]
-                loaded = self._insert(con, qualified, staged)
-                if loaded != staged.rows:
-                    raise WarehouseError(
-                        f"loading {staged.key} into {qualified} inserted {loaded} rows but the "
-                        f"file holds {staged.rows}; rolled back, the previous rows are kept"
-                    )
+                    loaded = self._insert(con, qualified, list(files.values()))
+                    # Counted again in the table, day by day: a file holding rows of another
+                    # day would pass a check of the total alone.
+                    counted = con.execute(row_counts_sql(qualified, len(days)), days).fetchall()
+                    by_day = {day: int(count) for day, count in counted}
+                    verify_loaded(qualified, dict(files), dict(by_day))
                 con.commit()
             except BaseException:
                 con.rollback()
                 raise
-        return LoadResult(qualified, deleted, loaded, time.monotonic() - started, tuple(added))
+        return LoadResult(
+            qualified, deleted, loaded, time.monotonic() - started, tuple(added), by_day
+        )
 
-    def _insert(self, con: duckdb.DuckDBPyConnection, qualified: str, staged: StagedParquet) -> int:
-        path = self.stage.local_path(staged.key)
+    def _insert(
+        self, con: duckdb.DuckDBPyConnection, qualified: str, staged: Sequence[StagedParquet]
+    ) -> int:
+        paths = [self.stage.local_path(file.key) for file in staged]
         try:
-            if path is not None:
-                # The day folders look like Hive partitions; DuckDB would add year/month/day.
+            if all(path is not None for path in paths):
+                # One statement for every file: DuckDB reads them in parallel. The day folders
+                # look like Hive partitions; DuckDB would add year/month/day columns.
                 cursor = con.execute(
                     f"INSERT INTO {qualified} BY NAME "
                     "SELECT * FROM read_parquet(?, hive_partitioning = false)",
-                    [str(path)],
+                    [[str(path) for path in paths]],
                 )
-            else:
-                # A remote stage: read it through the stage (DuckDB's own S3 support downloads
-                # an extension at run time, which offline machines cannot).
-                con.register("staged_file", ParquetStore(self.stage).read(staged.key))
+                return int(cursor.fetchone()[0])
+            # A remote stage: read each file through the stage (DuckDB's own S3 support
+            # downloads an extension at run time, which offline machines cannot).
+            inserted = 0
+            for file in staged:
+                con.register("staged_file", ParquetStore(self.stage).read(file.key))
                 cursor = con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM staged_file")
-            return int(cursor.fetchone()[0])
+                inserted += int(cursor.fetchone()[0])
+                con.unregister("staged_file")
+            return inserted
         except duckdb.Error as exc:
+            keys = staged[0].key if len(staged) == 1 else f"{len(staged)} files"
             raise WarehouseError(
-                f"loading {staged.key} into {qualified} failed, rolled back, the previous rows "
+                f"loading {keys} into {qualified} failed, rolled back, the previous rows "
                 f"are kept: {exc}"
             ) from None
 
     def close(self) -> None:
         """Nothing to do: every operation opens and closes the file (see the module docstring)."""
 
-    def _query_day(self, table: str, sql: str, day: date) -> list[tuple[object, ...]]:
+    def _query(self, table: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         with self._connect() as con:
             try:
-                return con.execute(sql, [day]).fetchall()
+                return con.execute(sql, list(params)).fetchall()
             except duckdb.CatalogException:
                 raise WarehouseError(
                     f"{self.qualified(table)} does not exist in {self.description}: "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from datetime import date
 from typing import Any
@@ -26,10 +26,15 @@ import pyarrow as pa
 from genesys_assets.long_table import PARTITION_COLUMN
 from genesys_assets.stage.parquet_files import StagedParquet
 from genesys_assets.warehouse.base import (
+    WHOLE_TABLE,
     LoadResult,
     Warehouse,
     WarehouseError,
+    as_date,
+    days_filter,
     identifier,
+    row_counts_sql,
+    verify_loaded,
 )
 
 _STAGE_PATH = re.compile(r"^[A-Za-z0-9_=./\-]+$")
@@ -130,27 +135,41 @@ class SnowflakeWarehouse(Warehouse):
         )
 
     def _replace(
-        self, table: str, schema: pa.Schema, staged: StagedParquet, day: date | None
+        self,
+        table: str,
+        schema: pa.Schema,
+        files: Mapping[date, StagedParquet],
+        whole: StagedParquet | None = None,
     ) -> LoadResult:
         started = time.monotonic()
         qualified = self.qualified(table)
+        days = list(files)
         cursor = self._cursor()
+        loaded: dict[date | str, int] = {}
+        by_day: dict[date, int] = {}
+        current = f"{len(days)} day(s) from {days[0]}" if days else "the table"  # for errors
         try:
             added = self._ensure(cursor, table, schema)  # DDL commits on its own: before BEGIN
             cursor.execute("BEGIN")
             try:
-                if day is None:
+                if whole is not None:
                     cursor.execute(f"DELETE FROM {qualified}")
                 else:
-                    cursor.execute(f"DELETE FROM {qualified} WHERE {PARTITION_COLUMN} = ?", [day])
+                    cursor.execute(f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days)
                 deleted = int(cursor.fetchone()[0])
-                cursor.execute(self.copy_sql(table, staged))
-                loaded = _rows_loaded(cursor.fetchall(), cursor.description)
-                if loaded != staged.rows:
-                    raise WarehouseError(
-                        f"COPY of {staged.key} into {qualified} loaded {loaded} rows but the "
-                        f"file holds {staged.rows}; rolled back, the previous rows are kept"
-                    )
+                # One COPY per file, each checked against its own footer (the result says
+                # rows_loaded per file, so a short load names its file), then the days counted
+                # again in the table: a file holding another day's rows passes the first check.
+                expected = {WHOLE_TABLE: whole} if whole is not None else dict(files)
+                for what, file in expected.items():
+                    current = file.key
+                    cursor.execute(self.copy_sql(table, file))
+                    loaded[what] = _rows_loaded(cursor.fetchall(), cursor.description)
+                verify_loaded(qualified, expected, loaded)
+                if days:
+                    cursor.execute(row_counts_sql(qualified, len(days)), days)
+                    by_day = {as_date(day): int(count) for day, count in cursor.fetchall()}
+                    verify_loaded(qualified, dict(files), dict(by_day))
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
@@ -159,17 +178,24 @@ class SnowflakeWarehouse(Warehouse):
             raise
         except Exception as exc:
             raise WarehouseError(
-                f"loading {staged.key} into {qualified} failed, rolled back, the previous rows "
+                f"loading {current} into {qualified} failed, rolled back, the previous rows "
                 f"are kept: {exc}"
             ) from None
         finally:
             cursor.close()
-        return LoadResult(qualified, deleted, loaded, time.monotonic() - started, tuple(added))
+        return LoadResult(
+            qualified,
+            deleted,
+            sum(loaded.values()),
+            time.monotonic() - started,
+            tuple(added),
+            by_day,
+        )
 
-    def _query_day(self, table: str, sql: str, day: date) -> list[tuple[Any, ...]]:
+    def _query(self, table: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         cursor = self._cursor()
         try:
-            cursor.execute(sql, [day])
+            cursor.execute(sql, list(params))
             return cursor.fetchall()
         except Exception as exc:
             raise WarehouseError(f"query on {self.qualified(table)} failed: {exc}") from None

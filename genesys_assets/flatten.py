@@ -29,9 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from genesys_assets import long_table
+from genesys_assets.genesys.pages import count_metric_entries
 from genesys_assets.long_table import PARTITION_COLUMN, STAT_COLUMNS, interval_type, stat_type
-
-_METRIC_KEY = re.compile(rb'"metric"\s*:')
 
 
 class FlattenError(ValueError):
@@ -96,7 +95,7 @@ def flatten_pages(
         containers = _parse(page, expected)
         unknown.update(_diff(expected.field("results").type.value_type, containers.type, "results"))
         table = _flatten_containers(containers, page, group_by, zone, loaded_at, target)
-        in_bytes = _count_metric_entries(page.body)
+        in_bytes = count_metric_entries(page.body)
         if table.num_rows != in_bytes:
             raise FlattenError(
                 f"page {page.source_file}: {in_bytes} metric entries in the bytes but "
@@ -107,13 +106,6 @@ def flatten_pages(
         tables.append(table)
     table = pa.concat_tables(tables) if tables else target.empty_table()
     return Flattened(table, count, entries, tuple(sorted(unknown)))
-
-
-def _count_metric_entries(body: bytes) -> int:
-    compact = body.count(b'"metric":')
-    if body.count(b'"metric"') == compact:
-        return compact
-    return sum(1 for _ in _METRIC_KEY.finditer(body))  # whitespace before the colon
 
 
 _TRAILER = re.compile(rb'\s*(,\s*"cursor"\s*:\s*"(?:[^"\\]|\\.)*"\s*)?}\s*$')

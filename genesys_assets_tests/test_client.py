@@ -128,6 +128,29 @@ def test_auto_mode_uses_jobs_for_large_answers():
     assert client.choose_mode(large, one_day, "sync") == "sync"
 
 
+def test_auto_mode_sizes_later_chunks_from_the_answers_it_has_seen(start_simulator):
+    # The static guess takes the agent-level query for a big one (jobs); the simulated org is
+    # small, so once the first chunk is in, the next chunks go as one synchronous query each.
+    large = AggregateQuery(
+        metrics=("tHandle", "tTalk"),
+        group_by=("userId", "queueId"),
+        time_zone="America/New_York",
+    )
+    days = [DAY + timedelta(days=n) for n in range(4)]
+    simulator = start_simulator()
+    with client_for(simulator, chunk_days=1, max_concurrency=1) as client:
+        assert client.choose_mode(large, day_interval(DAY, large.time_zone)) == "jobs"
+        fetches = list(client.fetch_days(large, days))
+        per_day = fetches[0].metric_entries
+        assert 0 < per_day * 2 < ClientSettings().jobs_threshold_rows
+        assert [f.mode for f in fetches] == ["jobs", "sync", "sync", "sync"]
+        # A chunk long enough that what was seen no longer fits goes back to jobs.
+        long_days = ClientSettings().jobs_threshold_rows // per_day + 1
+        long = day_interval(DAY, large.time_zone, DAY + timedelta(days=long_days - 1))
+        assert client.choose_mode(large, long) == "jobs"
+    assert routes(simulator, "aggregates/jobs") >= 3 and routes(simulator, "aggregates/query") == 3
+
+
 def test_an_interrupted_job_is_cancelled(start_simulator):
     simulator = start_simulator(job_delay_s=30)
     stop = threading.Event()

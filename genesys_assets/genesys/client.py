@@ -47,6 +47,9 @@ _DEFAULT_CARDINALITY = 3
 # in every half hour.
 _FILL_RATE = 0.25
 _MAX_GROUPS = 20_000
+# Once a query's answer has been seen, `auto` sizes the next chunks from it: rows per day times
+# the chunk's days, times this margin for busier days than the ones seen.
+_OBSERVED_HEADROOM = 2.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,9 @@ class GenesysClient:
         self._apis_lock = threading.Lock()
         self._apis: Any = None
         self._rng = random.Random()
+        # Metric rows per local day seen so far, per query (largest day-average of any fetch).
+        self._rows_per_day: dict[str, float] = {}
+        self._observed_lock = threading.Lock()
 
     def close(self) -> None:
         self._transport.close()
@@ -211,7 +217,7 @@ class GenesysClient:
             request = query.body(interval, pageSize=self.settings.job_page_size)
             pages, job_id = self._query_job(request, stats, label, stop)
         self.stats.merge(stats)
-        return Fetch(
+        fetch = Fetch(
             days=tuple(days),
             time_zone=query.time_zone,
             request=request,
@@ -224,6 +230,8 @@ class GenesysClient:
             retries=stats.retries,
             throttled=stats.throttled,
         )
+        self._observe(query, interval, fetch)
+        return fetch
 
     def choose_mode(
         self, query: AggregateQuery, interval: Interval, mode: str | None = None
@@ -235,9 +243,20 @@ class GenesysClient:
             )
         if chosen != "auto":
             return chosen
-        return (
-            "jobs" if expected_rows(query, interval) > self.settings.jobs_threshold_rows else "sync"
-        )
+        with self._observed_lock:
+            per_day = self._rows_per_day.get(_query_key(query))
+        if per_day is None:
+            expected = expected_rows(query, interval)
+        else:
+            expected = per_day * _days(interval) * _OBSERVED_HEADROOM
+        return "jobs" if expected > self.settings.jobs_threshold_rows else "sync"
+
+    def _observe(self, query: AggregateQuery, interval: Interval, fetch: Fetch) -> None:
+        """Remember how big this query's answers are, for `auto` to size the next chunks."""
+        per_day = fetch.metric_entries / _days(interval)
+        key = _query_key(query)
+        with self._observed_lock:
+            self._rows_per_day[key] = max(per_day, self._rows_per_day.get(key, 0.0))
 
     def _fetch_chunk(
         self, query: AggregateQuery, days: tuple[date, ...], mode: str | None, stop: threading.Event
@@ -378,9 +397,16 @@ def expected_rows(query: AggregateQuery, interval: Interval) -> float:
     groups = 1.0
     for dimension in query.group_by:
         groups *= _CARDINALITY_HINTS.get(dimension, _DEFAULT_CARDINALITY)
-    days = interval.duration.total_seconds() / 86400
-    buckets = max(1.0, days * query.buckets_per_day()) if query.granularity else 1.0
+    buckets = max(1.0, _days(interval) * query.buckets_per_day()) if query.granularity else 1.0
     return buckets * len(query.metrics) * min(groups, _MAX_GROUPS) * _FILL_RATE
+
+
+def _days(interval: Interval) -> float:
+    return max(interval.duration.total_seconds() / 86400, 1 / 24)
+
+
+def _query_key(query: AggregateQuery) -> str:
+    return json.dumps(query.definition(), sort_keys=True)
 
 
 _CURSOR = re.compile(rb'"cursor"\s*:\s*"((?:[^"\\]|\\.)*)"')

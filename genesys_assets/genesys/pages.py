@@ -8,9 +8,23 @@ makes of it later, and a sha256 proves it.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+_METRIC_KEY = re.compile(rb'"metric"\s*:')
+
+
+def count_metric_entries(body: bytes) -> int:
+    """How many metric entries (rows of the long table) a page holds, counted in its bytes.
+
+    A quoted key can only occur as a key: inside a JSON string every quote is escaped.
+    """
+    compact = body.count(b'"metric":')
+    if body.count(b'"metric"') == compact:
+        return compact
+    return sum(1 for _ in _METRIC_KEY.finditer(body))  # whitespace before the colon
 
 
 @dataclass(frozen=True)
@@ -46,3 +60,7 @@ class Fetch:
     @property
     def bytes(self) -> int:
         return sum(len(p.body) for p in self.pages)
+
+    @property
+    def metric_entries(self) -> int:
+        return sum(count_metric_entries(p.body) for p in self.pages)

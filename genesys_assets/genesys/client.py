@@ -64,7 +64,7 @@ class ClientSettings:
     # Client-side ceiling (requests in any 60 s), under Genesys' default of 300 a minute per OAuth
     # client; lowered further automatically when the org reports a lower limit.
     requests_per_minute: float = 250.0
-    max_concurrency: int = 4
+    max_concurrency: int = 8
     chunk_days: int = 7
     mode: str = "auto"
     # `auto` switches to async jobs above this many expected metric rows per query.

@@ -69,7 +69,7 @@ def _require(env: Mapping[str, str], because: str, *names: str) -> None:
 def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
     tuning: dict[str, Any] = {
         "requests_per_minute": _number(env, "GENESYS_REQUESTS_PER_MINUTE", 250.0, float),
-        "max_concurrency": _number(env, "GENESYS_MAX_CONCURRENCY", 4, int),
+        "max_concurrency": _number(env, "GENESYS_MAX_CONCURRENCY", 8, int),
         "chunk_days": _number(env, "GENESYS_CHUNK_DAYS", 7, int),
         "connect_timeout_s": _number(env, "GENESYS_CONNECT_TIMEOUT", 10.0, float),
         "read_timeout_s": _number(env, "GENESYS_READ_TIMEOUT", 120.0, float),

@@ -28,7 +28,7 @@ class GenesysResource(ConfigurableResource):
     region: str | None = Field(default=None, description="GENESYS_REGION, e.g. mypurecloud.ie")
     api_host: str | None = Field(default=None, description="GENESYS_API_HOST, an explicit URL")
     requests_per_minute: float = Field(default=250.0, description="client-side ceiling")
-    max_concurrency: int = 4
+    max_concurrency: int = 8
     chunk_days: int = 7
     query_mode: str = Field(default="auto", description="auto, sync or jobs")
     connect_timeout_s: float = 10.0

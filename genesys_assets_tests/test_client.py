@@ -7,6 +7,9 @@ simulator on the wire, not by a mock.
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -130,7 +133,8 @@ def test_auto_mode_uses_jobs_for_large_answers():
 
 def test_auto_mode_sizes_later_chunks_from_the_answers_it_has_seen(start_simulator):
     # The static guess takes the agent-level query for a big one (jobs); the simulated org is
-    # small, so once the first chunk is in, the next chunks go as one synchronous query each.
+    # small. The first chunk goes alone (a probe), and once it is in, the next chunks go as one
+    # synchronous query each, although four could have started at once.
     large = AggregateQuery(
         metrics=("tHandle", "tTalk"),
         group_by=("userId", "queueId"),
@@ -138,7 +142,7 @@ def test_auto_mode_sizes_later_chunks_from_the_answers_it_has_seen(start_simulat
     )
     days = [DAY + timedelta(days=n) for n in range(4)]
     simulator = start_simulator()
-    with client_for(simulator, chunk_days=1, max_concurrency=1) as client:
+    with client_for(simulator, chunk_days=1, max_concurrency=4) as client:
         assert client.choose_mode(large, day_interval(DAY, large.time_zone)) == "jobs"
         fetches = list(client.fetch_days(large, days))
         per_day = fetches[0].metric_entries
@@ -148,7 +152,8 @@ def test_auto_mode_sizes_later_chunks_from_the_answers_it_has_seen(start_simulat
         long_days = ClientSettings().jobs_threshold_rows // per_day + 1
         long = day_interval(DAY, large.time_zone, DAY + timedelta(days=long_days - 1))
         assert client.choose_mode(large, long) == "jobs"
-    assert routes(simulator, "aggregates/jobs") >= 3 and routes(simulator, "aggregates/query") == 3
+    assert routes(simulator, "POST /api/v2/analytics/conversations/aggregates/jobs") == 1
+    assert routes(simulator, "aggregates/query") == 3
 
 
 def test_an_interrupted_job_is_cancelled(start_simulator):
@@ -373,3 +378,58 @@ def test_no_secret_reaches_a_log_record_or_an_exception(start_simulator, caplog)
         assert "s3cr3t-value-xyz" not in text and "wrong-s3cr3t" not in text
         assert token not in text
         assert "Basic " not in text and "Bearer " not in text
+
+
+SDK_CONFIG = """\
+[general]
+host = http://127.0.0.1:9
+live_reload_config = true
+[gateway]
+host = 127.0.0.1
+port = 9
+protocol = http
+[logging]
+log_level = trace
+log_to_console = true
+log_request_body = true
+log_response_body = true
+"""
+
+SDK_CONFIG_RUN = """
+from datetime import date
+
+import PureCloudPlatformClientV2 as sdk
+
+from genesys_assets.genesys.auth import ClientCredentials
+from genesys_assets.genesys.client import ClientSettings, GenesysClient
+from genesys_assets.genesys.query import AggregateQuery
+from genesys_assets.simulator import Simulator, SimulatorConfig
+
+sdk.Configuration().host = "http://127.0.0.1:9"  # the process-wide setting, pointing nowhere
+query = AggregateQuery(metrics=("nOffered",), group_by=("queueId",), time_zone="UTC")
+with Simulator(SimulatorConfig(seed=3)) as sim:
+    credentials = ClientCredentials(sim.client_id, sim.client_secret)
+    with GenesysClient(sim.base_url, credentials, ClientSettings(mode="sync")) as client:
+        [fetch] = client.fetch_days(query, [date(2024, 11, 1)])
+        queues = client.list_queues()
+    print("fetched", len(fetch.pages), "page(s) and", len(queues), "queues from", client.host)
+"""
+
+
+def test_a_users_sdk_config_file_neither_redirects_nor_logs_a_client(tmp_path):
+    # The SDK reads ~/.genesyscloudpython/config on import: a host, a gateway and trace logging
+    # to the console (Authorization headers and bodies included). A fresh interpreter with such
+    # a file, and the process-wide host pointed at a dead port, must still reach the client's
+    # own host, quietly.
+    home = tmp_path / "home"
+    (home / ".genesyscloudpython").mkdir(parents=True)
+    (home / ".genesyscloudpython" / "config").write_text(SDK_CONFIG)
+    env = {**os.environ, "HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-c", SDK_CONFIG_RUN], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "fetched 1 page(s) and 12 queues from http://127.0.0.1:" in done.stdout
+    said = done.stdout + done.stderr
+    for leak in ("Bearer", "Authorization", "Basic ", "simulator-secret", '"results"'):
+        assert leak not in said, leak

@@ -168,32 +168,44 @@ class GenesysClient:
     ) -> Iterator[Fetch]:
         """Fetch the given local days, one `Fetch` per chunk of consecutive days, in order.
 
-        Up to `max_concurrency` chunks are in flight and at most that many finished ones wait
-        to be consumed, so memory does not grow with the number of days. If a chunk fails, or
-        the consumer stops (an interrupted run), chunks still in flight stop at their next
-        request and cancel their async jobs.
+        At most `max_concurrency` chunks are in flight or finished and waiting, plus the one
+        being consumed, so memory does not grow with the number of days. In `auto` mode, a
+        query never answered before is sized by its first chunk alone: the others wait for it,
+        then go in the mode its answer calls for (the static guess errs large, and sending a
+        whole window of chunks to async jobs on a guess costs four requests and a job's wait
+        each). If a chunk fails, or the consumer stops (an interrupted run), chunks still in
+        flight stop at their next request and cancel their async jobs.
         """
         chunks = consecutive_chunks(days, self.settings.chunk_days)
         stop = threading.Event()
         window = self.settings.max_concurrency
+        limit = 1 if len(chunks) > 1 and not self._sized(query, mode) else window
         with ThreadPoolExecutor(window, thread_name_prefix="genesys-fetch") as pool:
             pending: deque[Future[Fetch]] = deque()
             remaining = iter(chunks)
-            try:
-                for chunk in remaining:
+
+            def refill() -> None:
+                while len(pending) < limit and (chunk := next(remaining, None)) is not None:
                     pending.append(pool.submit(self._fetch_chunk, query, chunk, mode, stop))
-                    if len(pending) >= window:
-                        break
+
+            try:
+                refill()
                 while pending:
                     fetch = pending.popleft().result()
-                    following = next(remaining, None)
-                    if following is not None:
-                        pending.append(pool.submit(self._fetch_chunk, query, following, mode, stop))
+                    limit = window  # a probe, if any, has answered
+                    refill()
                     yield fetch
             finally:
                 stop.set()
                 for future in pending:
                     future.cancel()
+
+    def _sized(self, query: AggregateQuery, mode: str | None) -> bool:
+        """Whether chunks can go without a probe: the mode is fixed, or answers were seen."""
+        if (mode or self.settings.mode) != "auto":
+            return True
+        with self._observed_lock:
+            return _query_key(query) in self._rows_per_day
 
     def fetch(
         self,

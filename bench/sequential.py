@@ -27,30 +27,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from genesys_assets import datasets, long_table
+from genesys_assets.datasets import QUEUES_ASSET
 from genesys_assets.flatten import PageInput, flatten_pages
 from genesys_assets.genesys.auth import ClientCredentials
 from genesys_assets.genesys.client import ClientSettings, GenesysClient
 from genesys_assets.parity import row_count_parity, totals_parity
+from genesys_assets.queue_table import SCHEMA as queue_schema
+from genesys_assets.queue_table import queue_table
 from genesys_assets.stage import LocalStage, layout
 from genesys_assets.stage.parquet_files import ParquetStore
 from genesys_assets.stage.raw_pages import RawPageStore
 from genesys_assets.warehouse.duckdb import DuckDBWarehouse
 
 SETTINGS = ClientSettings(chunk_days=1, max_concurrency=1, mode="sync")
-# The same as genesys_assets.pipeline.assets.QUEUES_SCHEMA, written out so that this plain loop
-# does not import Dagster (that module does).
-QUEUES_SCHEMA = pa.schema(
-    [
-        pa.field("queue_id", pa.string(), nullable=False),
-        pa.field("name", pa.string()),
-        pa.field("division_id", pa.string()),
-        pa.field("division_name", pa.string()),
-        pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    ]
-)
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -84,19 +74,9 @@ def load(first: date, last: date) -> dict[str, Any]:
         t = time.perf_counter()
         queues = client.list_queues()
         t = timed("queues: fetch", t)
-        now = datetime.now(UTC)
-        queue_table = pa.table(
-            {
-                "queue_id": [q.id for q in queues],
-                "name": [q.name for q in queues],
-                "division_id": [q.division_id for q in queues],
-                "division_name": [q.division_name for q in queues],
-                "loaded_at": [now] * len(queues),
-            },
-            schema=QUEUES_SCHEMA,
-        )
-        staged_queues = parquet_store.write(layout.dimension("genesys_queues"), queue_table)
-        warehouse.replace_table("genesys_queues", QUEUES_SCHEMA, staged_queues)
+        dimension = queue_table(queues, datetime.now(UTC))
+        staged_queues = parquet_store.write(layout.dimension(QUEUES_ASSET), dimension)
+        warehouse.replace_table(QUEUES_ASSET, queue_schema, staged_queues)
         timed("queues: stage and load", t)
 
         for day in days_between(first, last):

@@ -199,33 +199,13 @@ def genesys_queues(
     stage: StageResource,
     warehouse: WarehouseResource,
 ) -> MaterializeResult:
-    import pyarrow as pa
+    from genesys_assets.queue_table import SCHEMA, queue_table
 
-    schema = pa.schema(
-        [
-            pa.field("queue_id", pa.string(), nullable=False),
-            pa.field("name", pa.string()),
-            pa.field("division_id", pa.string()),
-            pa.field("division_name", pa.string()),
-            pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        ]
-    )
-    queues = genesys.get_client().list_queues()
-    now = datetime.now(UTC)
-    table = pa.table(
-        {
-            "queue_id": [q.id for q in queues],
-            "name": [q.name for q in queues],
-            "division_id": [q.division_id for q in queues],
-            "division_name": [q.division_name for q in queues],
-            "loaded_at": [now] * len(queues),
-        },
-        schema=schema,
-    )
+    table = queue_table(genesys.get_client().list_queues(), datetime.now(UTC))
     store = ParquetStore(stage.get_stage())
     staged = store.write(layout.dimension(QUEUES_ASSET), table)
     target = warehouse.get_warehouse()
-    result = target.replace_table(QUEUES_ASSET, schema, staged)
+    result = target.replace_table(QUEUES_ASSET, SCHEMA, staged)
     context.log.info(f"{result.table}: {result.rows_loaded} queues")
     return MaterializeResult(
         metadata={

@@ -57,6 +57,11 @@ def run_days(context: AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(key) for key in context.partition_keys]
 
 
+def describe_days(days: list[date]) -> str:
+    """`2024-11-01`, or `90 days 2024-06-03..2024-08-31`, for log lines."""
+    return str(days[0]) if len(days) == 1 else f"{len(days)} days {days[0]}..{days[-1]}"
+
+
 def build_dataset_assets(
     dataset: Dataset, partitions: DailyPartitionsDefinition
 ) -> list[AssetsDefinition]:
@@ -83,8 +88,7 @@ def build_dataset_assets(
         days = run_days(context)
         client = genesys.get_client()
         context.log.info(
-            f"fetching {dataset.name} for {len(days)} day(s) {days[0]}..{days[-1]} from "
-            f"{genesys.describe()}"
+            f"fetching {dataset.name} for {describe_days(days)} from {genesys.describe()}"
         )
         return FetchedDays(
             dataset.name, tuple(days), client.fetch_days(dataset.query, days, mode=dataset.mode)
@@ -132,7 +136,7 @@ def build_dataset_assets(
         result = target.replace_partitions(dataset.name, schema, staged)
         days = sorted(staged)
         context.log.info(
-            f"{result.table}: {len(days)} day(s) {days[0]}..{days[-1]}, {result.rows_deleted} "
+            f"{result.table}: {describe_days(days)}, {result.rows_deleted} "
             f"rows replaced by {result.rows_loaded} in one transaction "
             f"({result.elapsed_s:.1f} s)"
         )

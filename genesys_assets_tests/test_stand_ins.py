@@ -274,7 +274,7 @@ def test_snowflake_warehouse_replace_partition_runs_as_written(
         assert (first.rows_deleted, first.rows_loaded) == (0, 2)
         assert (again.rows_deleted, again.rows_loaded) == (2, 2)
         assert warehouse.partition_row_count("calls", DAY) == 2
-        assert warehouse.partition_totals("calls", DAY) == {
+        assert warehouse.partition_totals_by_day("calls", [DAY])[DAY] == {
             "nOffered": (17, 0.0),
             "tHandle": (14, 3010000.0),
         }

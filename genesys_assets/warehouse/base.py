@@ -173,9 +173,6 @@ class Warehouse(ABC):
                 totals[as_date(day)][metric] = (int(count or 0), float(total or 0.0))
         return totals
 
-    def partition_totals(self, table: str, day: date) -> dict[str, tuple[int, float]]:
-        return self.partition_totals_by_day(table, [day])[day]
-
     @abstractmethod
     def close(self) -> None:
         """Release any connection held between calls."""

@@ -204,8 +204,7 @@ class GenesysClient:
         """Whether chunks can go without a probe: the mode is fixed, or answers were seen."""
         if (mode or self.settings.mode) != "auto":
             return True
-        with self._observed_lock:
-            return _query_key(query) in self._rows_per_day
+        return self._seen_rows_per_day(query) is not None
 
     def fetch(
         self,
@@ -255,13 +254,16 @@ class GenesysClient:
             )
         if chosen != "auto":
             return chosen
-        with self._observed_lock:
-            per_day = self._rows_per_day.get(_query_key(query))
+        per_day = self._seen_rows_per_day(query)
         if per_day is None:
             expected = expected_rows(query, interval)
         else:
             expected = per_day * _days(interval) * _OBSERVED_HEADROOM
         return "jobs" if expected > self.settings.jobs_threshold_rows else "sync"
+
+    def _seen_rows_per_day(self, query: AggregateQuery) -> float | None:
+        with self._observed_lock:
+            return self._rows_per_day.get(_query_key(query))
 
     def _observe(self, query: AggregateQuery, interval: Interval, fetch: Fetch) -> None:
         """Remember how big this query's answers are, for `auto` to size the next chunks."""

@@ -43,15 +43,42 @@ def dimension_column(dimension: str) -> str:
     return catalog.snake_case(dimension)
 
 
-def schema(group_by: Sequence[str]) -> pa.Schema:
-    """The long table's columns for a dataset grouped by `group_by`."""
+def extra_columns(group_by: Sequence[str], columns: Sequence[str]) -> tuple[str, ...]:
+    """The dimension columns among `columns` (a staged file's) that `group_by` does not declare."""
+    declared = {dimension_column(d) for d in group_by}
+    return tuple(c for c in columns if c not in declared and c not in FIXED_COLUMNS)
+
+
+# Columns every long table has, whatever its dimensions: a group key of the API that would map
+# onto one of these cannot become a column of its own.
+FIXED_COLUMNS: tuple[str, ...] = (
+    PARTITION_COLUMN,
+    "interval_start",
+    "interval_end",
+    "metric",
+    "qualifier",
+    *(column for _, column in STAT_COLUMNS),
+    "source_file",
+    "loaded_at",
+)
+
+
+def schema(group_by: Sequence[str], extra_columns: Sequence[str] = ()) -> pa.Schema:
+    """The long table's columns for a dataset grouped by `group_by`.
+
+    `extra_columns` are dimension columns (already snake_case) for group keys the API sent
+    without being asked (real answers carry `mediaType` in every group): each is a column of
+    its own, after the declared ones, so that rows of different values are never merged.
+    """
     import pyarrow as pa
 
+    declared = [dimension_column(d) for d in group_by]
+    extra = sorted(set(extra_columns) - set(declared))
     fields = [
         pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
         pa.field("interval_start", interval_type(), nullable=False),
         pa.field("interval_end", interval_type(), nullable=False),
-        *(pa.field(dimension_column(d), pa.string()) for d in group_by),
+        *(pa.field(column, pa.string()) for column in [*declared, *extra]),
         pa.field("metric", pa.string(), nullable=False),
         pa.field("qualifier", pa.string()),
         *(pa.field(column, stat_type(stat)) for stat, column in STAT_COLUMNS),

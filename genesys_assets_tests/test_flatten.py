@@ -150,10 +150,102 @@ def test_several_pages_keep_their_own_lineage():
 def test_fields_the_schema_does_not_know_are_reported_not_dropped_silently():
     doc = json.loads(json.dumps(PAGE))
     doc["results"][0]["data"][0]["metrics"][1]["stats"]["p50"] = 5
-    doc["results"][1]["group"]["teamId"] = "t-1"
     result = flatten(compact(doc))
-    assert result.unknown_fields == ("results.data.metrics.stats.p50", "results.group.teamId")
+    assert result.unknown_fields == ("results.data.metrics.stats.p50",)
     assert result.table.num_rows == 5
+
+
+def copy(doc):
+    return json.loads(json.dumps(doc))
+
+
+def test_a_group_key_nobody_asked_for_is_a_column_of_its_own_never_merged():
+    # Real answers carry mediaType in every group even when groupBy does not name it: two
+    # groups that differ only by it must stay two sets of rows.
+    doc = {
+        "results": [
+            {
+                "group": {"queueId": "q-1", "mediaType": media},
+                "data": [
+                    {
+                        "interval": bucket("2024-11-01T04:00:00"),
+                        "metrics": [{"metric": "nOffered", "stats": {"count": n}}],
+                    }
+                ],
+            }
+            for media, n in (("voice", 3), ("chat", 5))
+        ]
+    }
+    other = {"results": [{"group": {"queueId": "q-2"}, "data": doc["results"][0]["data"]}]}
+    result = flatten(compact(doc), compact(other), group_by=["queueId"])
+    assert result.extra_dimensions == ("mediaType",)
+    assert result.unknown_fields == ()
+    assert result.table.schema == long_table.schema(["queueId"], ["media_type"])
+    rows = [(r["queue_id"], r["media_type"], r["stat_count"]) for r in result.table.to_pylist()]
+    assert rows == [("q-1", "voice", 3), ("q-1", "chat", 5), ("q-2", None, 3)]
+
+
+def test_a_group_key_without_any_group_by_is_a_column_too():
+    doc = {"results": [{"group": {"mediaType": "voice"}, "data": PAGE["results"][0]["data"]}]}
+    result = flatten(compact(doc), group_by=[])
+    assert result.table.column("media_type").to_pylist() == ["voice"] * 4
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (["skill-a", "skill-b"], "the group dimension 'requestedRoutingSkillId' holds lists"),
+        (7, "the group dimension 'requestedRoutingSkillId' holds int64 values, not text"),
+    ],
+)
+def test_a_group_value_that_is_not_text_fails_naming_the_dimension(value, message):
+    doc = copy(PAGE)
+    doc["results"][0]["group"]["requestedRoutingSkillId"] = value
+    with pytest.raises(FlattenError, match=message):
+        flatten(compact(doc))
+
+
+@pytest.mark.parametrize(
+    ("metric_index", "stats", "missing"),
+    [
+        # a timer whose stats were left out altogether
+        (0, None, r"tHandle \(timer\) .* has no statistics, missing count, sum, min, max"),
+        # a count whose `count` arrives renamed
+        (1, {"cnt": 17}, r"nOffered \(count\) .* has no statistics, missing count"),
+        # oServiceLevel without its numerator and denominator
+        (2, {"ratio": 0.8, "target": 0.8}, r"oServiceLevel .* missing numerator, denominator"),
+        # a timer with only some of what it must carry
+        (0, {"count": 3, "sum": 10}, r"tHandle \(timer\) .* has count, sum, missing min, max"),
+    ],
+)
+def test_an_entry_without_what_its_kind_must_carry_fails_naming_page_and_metric(
+    metric_index, stats, missing
+):
+    doc = copy(PAGE)
+    entry = doc["results"][0]["data"][0]["metrics"][metric_index]
+    if stats is None:
+        del entry["stats"]
+    else:
+        entry["stats"] = stats
+    with pytest.raises(FlattenError, match=r"page raw/page-1.json.zst: 1 metric entries lack .* first: " + missing):
+        flatten(compact(doc))
+
+
+def test_an_observation_with_no_statistic_at_all_fails():
+    doc = copy(PAGE)
+    doc["results"][1]["data"][0]["metrics"] = [{"metric": "oMediaCount", "stats": {}}]
+    with pytest.raises(FlattenError, match=r"oMediaCount \(observation\) .* missing any statistic"):
+        flatten(compact(doc))
+
+
+def test_a_metric_the_query_did_not_ask_for_fails():
+    pages = [PageInput(compact(PAGE), "raw/page-1.json.zst")]
+    with pytest.raises(FlattenError, match=r"metric 'oServiceLevel' was not asked for"):
+        flatten_pages(pages, GROUP_BY, "America/New_York", LOADED, metrics=["tHandle", "nOffered"])
+    ok = flatten_pages(
+        pages, GROUP_BY, "America/New_York", LOADED, metrics=["tHandle", "nOffered", "oServiceLevel"]
+    )
+    assert ok.table.num_rows == 5
 
 
 def test_an_unexpected_structure_that_hides_metric_entries_fails_instead_of_losing_rows():
@@ -201,6 +293,31 @@ def test_a_fetch_splits_into_its_local_days():
         FlattenError, match="buckets for 2024-11-01, outside the fetched days 2024-11-02"
     ):
         result.split_days([date(2024, 11, 2)])
+
+
+@pytest.mark.parametrize("days", [7, 30])
+def test_a_bucket_longer_than_a_day_is_refused_when_the_fetch_is_cut_into_days(days):
+    # A P7D or P1M bucket starts on the chunk's first day: filing it there would put six other
+    # days' numbers under one partition and none under the others.
+    start = datetime(2024, 11, 4, 5, 0, tzinfo=UTC)  # local midnight, EST
+    end = start + timedelta(days=days)
+    doc = {
+        "results": [
+            {
+                "group": {"queueId": "q"},
+                "data": [
+                    {
+                        "interval": f"{start:%Y-%m-%dT%H:%M:%S}.000Z/{end:%Y-%m-%dT%H:%M:%S}.000Z",
+                        "metrics": [{"metric": "nOffered", "stats": {"count": 70}}],
+                    }
+                ],
+            }
+        ]
+    }
+    result = flatten(compact(doc))
+    week = [date(2024, 11, 4) + timedelta(days=d) for d in range(7)]
+    with pytest.raises(FlattenError, match=r"2024-11-04: a bucket ends at .* after the day's end"):
+        result.split_days(week)
 
 
 def test_hourly_buckets_of_a_dst_day_all_belong_to_that_local_day():

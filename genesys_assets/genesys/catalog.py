@@ -114,3 +114,24 @@ def suggest(name: str, known: tuple[str, ...]) -> str:
 def snake_case(name: str) -> str:
     """queueId -> queue_id, wrapUpCode -> wrap_up_code, countNegative -> count_negative."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+# What an answer must carry for a metric, by kind: a timer without its sum or a count without
+# its count is not a number we can load, it is an answer we did not expect. Observations other
+# than these two vary by metric (count, sum or current), so only "some statistic" is required.
+_REQUIRED_STATS: dict[str, tuple[str, ...]] = {
+    "oServiceLevel": ("ratio", "numerator", "denominator", "target"),
+    "oServiceTarget": ("target",),
+}
+_REQUIRED_BY_KIND: dict[MetricKind, tuple[str, ...]] = {
+    MetricKind.TIMER: ("count", "sum", "min", "max"),
+    MetricKind.COUNT: ("count",),
+    MetricKind.OBSERVATION: (),
+}
+
+
+def required_stats(metric: str) -> tuple[str, ...]:
+    """The statistics every entry of `metric` must have; () means at least one, any."""
+    if metric in _REQUIRED_STATS:
+        return _REQUIRED_STATS[metric]
+    return _REQUIRED_BY_KIND[MetricKind.of(metric)]

@@ -89,20 +89,28 @@ def load(first: date, last: date) -> dict[str, Any]:
                 t = timed("raw pages: store", t)
                 pages = [PageInput(body, e.key) for e, body in raw_store.read_pages(manifest)]
                 flat = flatten_pages(
-                    pages, dataset.group_by, dataset.query.time_zone, datetime.now(UTC)
+                    pages,
+                    dataset.group_by,
+                    dataset.query.time_zone,
+                    datetime.now(UTC),
+                    metrics=dataset.metrics,
                 )
                 table = flat.split_days([day])[day]
                 t = timed("raw pages: read + flatten", t)
-                parquet_store.write_day(dataset.name, day, table)
+                parquet_store.write_day(dataset.name, day, table, source=manifest.folder)
                 t = timed("parquet: write", t)
                 staged = parquet_store.staged_day(dataset.name, day)
                 warehouse.replace_partition(
-                    dataset.name, long_table.schema(dataset.group_by), day, staged
+                    dataset.name,
+                    long_table.schema(dataset.group_by),
+                    day,
+                    staged,
+                    dataset.query.time_zone,
                 )
                 t = timed("warehouse: replace day", t)
                 checks = (
-                    *row_count_parity(warehouse, dataset.name, {day: staged}),
-                    *totals_parity(warehouse, parquet_store, dataset.name, {day: staged}),
+                    *row_count_parity(warehouse, parquet_store, dataset.name, [day]),
+                    *totals_parity(warehouse, parquet_store, dataset.name, [day]),
                 )
                 timed("checks", t)
                 failures += [c.summary for c in checks if not c.passed]

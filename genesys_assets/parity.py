@@ -1,8 +1,11 @@
-"""Does the warehouse hold exactly what was staged for a day?
+"""Does the warehouse hold exactly what was loaded into it for a day?
 
-Two comparisons, each between the staged Parquet file (read by itself: its footer for the row
-count, its own columns for the totals) and the warehouse (queried for that `partition_date`
-only, never a whole-table count; a range run asks once for all of its days):
+Two comparisons, each between the staged Parquet file the warehouse's load log says the day was
+loaded from (read by itself: its footer for the row count, its own columns for the totals) and
+the warehouse (queried for that `partition_date` only, never a whole-table count; a range run
+asks once for all of its days). The file is the one loaded, not the newest in the stage: a
+later run may have staged a newer file and failed before its load, and the last good load must
+still check out.
 - row count parity: the same number of rows;
 - totals parity: per metric, the same sum of `stat_count` (exactly) and of `stat_sum` (up to
   floating-point summation order).
@@ -12,13 +15,14 @@ A row deleted or duplicated behind the pipeline's back fails both.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from genesys_assets.stage.base import StageError
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
-from genesys_assets.warehouse.base import Warehouse
+from genesys_assets.warehouse.base import LoadedFile, Warehouse
 
 # Sums of float stats may differ in the last bits with the order of addition.
 RELATIVE_TOLERANCE = 1e-9
@@ -32,20 +36,54 @@ class Parity:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def loaded_staged_files(
+    warehouse: Warehouse, store: ParquetStore, table: str, days: Sequence[date]
+) -> dict[date, StagedParquet | Parity]:
+    """Per day, the staged file the load log names (as its footer describes it), or the failed
+    result that says why there is none to compare with."""
+    loaded: dict[date, LoadedFile] = warehouse.loaded_files(table, days)
+    found: dict[date, StagedParquet | Parity] = {}
+    for day in days:
+        entry = loaded.get(day)
+        if entry is None:
+            found[day] = Parity(
+                day,
+                False,
+                f"{day}: the load log has no load of {table} for this day; materialize "
+                f"{table} for partition {day}",
+                {"staged_file": None},
+            )
+            continue
+        try:
+            found[day] = store.staged(entry.staged_file, f"re-materialize {table} for {day}")
+        except StageError as exc:
+            found[day] = Parity(
+                day,
+                False,
+                f"{day}: the file the warehouse loaded cannot be read: {exc}",
+                {"staged_file": entry.staged_file},
+            )
+    return found
+
+
 def row_count_parity(
-    warehouse: Warehouse, table: str, staged: Mapping[date, StagedParquet]
+    warehouse: Warehouse, store: ParquetStore, table: str, days: Sequence[date]
 ) -> list[Parity]:
     """One result per day; the warehouse is asked once for all the days."""
-    in_warehouse = warehouse.partition_row_counts(table, list(staged))
+    files = loaded_staged_files(warehouse, store, table, days)
+    in_warehouse = warehouse.partition_row_counts(table, list(days))
     results = []
-    for day, file in staged.items():
+    for day, file in files.items():
+        if isinstance(file, Parity):
+            results.append(file)
+            continue
         rows = in_warehouse[day]
         results.append(
             Parity(
                 day,
                 rows == file.rows,
                 f"{day}: {rows} rows in {warehouse.qualified(table)}, "
-                f"{file.rows} in the staged file's footer",
+                f"{file.rows} in the footer of the file it loaded",
                 {"warehouse_rows": rows, "staged_rows": file.rows, "staged_file": file.key},
             )
         )
@@ -64,18 +102,24 @@ def staged_totals(store: ParquetStore, staged: StagedParquet) -> dict[str, tuple
 
 
 def totals_parity(
-    warehouse: Warehouse, store: ParquetStore, table: str, staged: Mapping[date, StagedParquet]
+    warehouse: Warehouse, store: ParquetStore, table: str, days: Sequence[date]
 ) -> list[Parity]:
     """One result per day; the warehouse is asked once for all the days."""
-    in_warehouse = warehouse.partition_totals_by_day(table, list(staged))
+    files = loaded_staged_files(warehouse, store, table, days)
+    in_warehouse = warehouse.partition_totals_by_day(table, list(days))
     return [
-        _compare_totals(day, staged_totals(store, file), in_warehouse[day])
-        for day, file in staged.items()
+        file
+        if isinstance(file, Parity)
+        else _compare_totals(day, staged_totals(store, file), in_warehouse[day], file.key)
+        for day, file in files.items()
     ]
 
 
 def _compare_totals(
-    day: date, in_file: dict[str, tuple[int, float]], in_warehouse: dict[str, tuple[int, float]]
+    day: date,
+    in_file: dict[str, tuple[int, float]],
+    in_warehouse: dict[str, tuple[int, float]],
+    key: str,
 ) -> Parity:
     mismatches = []
     for metric in sorted(set(in_file) | set(in_warehouse)):
@@ -99,4 +143,5 @@ def _compare_totals(
         else f"{day}: {len(mismatches)} of {len(set(in_file) | set(in_warehouse))} metrics differ "
         f"({', '.join(m['metric'] for m in mismatches)})"
     )
-    return Parity(day, passed, summary, {"metrics": len(in_file), "mismatches": mismatches})
+    details = {"metrics": len(in_file), "mismatches": mismatches, "staged_file": key}
+    return Parity(day, passed, summary, details)

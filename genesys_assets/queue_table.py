@@ -36,3 +36,30 @@ def queue_table(queues: Sequence[Queue], loaded_at: datetime) -> pa.Table:
         },
         schema=SCHEMA,
     )
+
+
+DEFAULT_MAX_SHRINK = 0.5
+
+
+class DimensionShrinkError(RuntimeError):
+    """A dimension listing much smaller than the table it would replace."""
+
+
+def refuse_shrink(table: str, current: int | None, new: int, max_shrink: float) -> None:
+    """Fail before anything is written if `new` rows would replace `current` and lose more than
+    `max_shrink` of them (1 allows anything, an empty table included).
+
+    An org's queues do not vanish overnight; an empty or much shorter listing is far more
+    likely a permission, a division filter or an API fault, and replacing the table with it
+    would blank every queue name in every report without a sign.
+    """
+    if current is None or current == 0 or max_shrink >= 1:
+        return
+    lost = (current - new) / current
+    if new == 0 or lost > max_shrink:
+        raise DimensionShrinkError(
+            f"{table}: the API listed {new} rows where the table holds {current} "
+            f"({lost:.0%} fewer, more than the {max_shrink:.0%} allowed); nothing was replaced. "
+            "If the org really lost them, set GENESYS_DIMENSION_MAX_SHRINK=1 for this run (or "
+            "a share such as 0.9) and run it again"
+        )

@@ -5,6 +5,7 @@ external stage, and the Genesys simulator reached as a real org is (GENESYS_API_
 """
 
 import io
+import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,6 +17,7 @@ from dagster import DagsterEventType, DagsterInstance
 from genesys_assets import datasets
 from genesys_assets.definitions import MAIN_JOB, build_definitions
 from genesys_assets.pipeline.resources import S3StageResource, SnowflakeWarehouseResource
+from genesys_assets.stage import layout
 
 pytest_plugins = ["genesys_assets_tests.stand_ins"]
 
@@ -42,8 +44,14 @@ class Production:
     def table(self, dataset: str) -> str:
         return f'"{self.sf.database}"."{self.sf.schema}"."{dataset.upper()}"'
 
+    def parquet_key(self, dataset: str, day: date) -> str:
+        """The bucket key of the day's current file, as its pointer names it."""
+        pointer = f"{self.sf.bucket.prefix}/{layout.staged_pointer(dataset, day)}"
+        body = self.sf.bucket.client.get_object(Bucket=self.sf.bucket.name, Key=pointer)["Body"]
+        return f"{self.sf.bucket.prefix}/{json.loads(body.read())['file']}"
+
     def parquet(self, dataset: str, day: date) -> pa.Table:
-        key = f"{self.sf.bucket.prefix}/{dataset}/year={day.year}/month={day.month:02d}/day={day.day:02d}/data.parquet"
+        key = self.parquet_key(dataset, day)
         body = self.sf.bucket.client.get_object(Bucket=self.sf.bucket.name, Key=key)["Body"].read()
         return pq.read_table(io.BytesIO(body))
 
@@ -127,7 +135,7 @@ def test_a_failed_copy_keeps_the_previous_rows_and_says_why(production):
     sink = io.BytesIO()
     pq.write_table(broken, sink)
     bucket = production.sf.bucket
-    key = f"{bucket.prefix}/queue_performance/year=2024/month=11/day=04/data.parquet"
+    key = production.parquet_key("queue_performance", DAYS[0])
     bucket.client.put_object(
         Bucket=bucket.name, Key=key, Body=sink.getvalue(), ServerSideEncryption="AES256"
     )
@@ -142,7 +150,7 @@ def test_a_failed_copy_keeps_the_previous_rows_and_says_why(production):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     message = str(failure.step_failure_data.error)
-    assert "queue_performance/year=2024/month=11/day=04/data.parquet" in message
+    assert key.removeprefix(f"{bucket.prefix}/") in message
     assert "rolled back, the previous rows are kept" in message
     assert production.rows("queue_performance", DAYS[0]) == before
 
@@ -151,7 +159,7 @@ def test_a_corrupt_file_fails_before_any_load(production):
     assert production.run(partition_key="2024-11-04").success
     before = production.rows("queue_performance", DAYS[0])
     bucket = production.sf.bucket
-    key = f"{bucket.prefix}/queue_performance/year=2024/month=11/day=04/data.parquet"
+    key = production.parquet_key("queue_performance", DAYS[0])
     bucket.client.put_object(
         Bucket=bucket.name, Key=key, Body=b"PAR1 garbage", ServerSideEncryption="AES256"
     )
@@ -179,7 +187,7 @@ def test_every_object_is_encrypted_and_no_secret_leaks_anywhere(production):
 
     keys = bucket.keys()
     assert any(k.endswith(".json.zst") for k in keys) and any(
-        k.endswith("data.parquet") for k in keys
+        k.endswith(".parquet") for k in keys
     )
     for key in keys:
         head = bucket.client.head_object(Bucket=bucket.name, Key=key)

@@ -5,13 +5,14 @@ interface, so they must behave the same on each.
 """
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
 
 from genesys_assets.genesys.pages import Fetch, RawPage
-from genesys_assets.stage import LocalStage, Stage, StageError, layout
+from genesys_assets.stage import LocalStage, Stage, StageError, layout, retention
 from genesys_assets.stage.parquet_files import ParquetStore
 from genesys_assets.stage.raw_pages import RawPageStore
 from genesys_assets.stage.s3 import S3Stage
@@ -125,25 +126,63 @@ def test_a_corrupted_page_is_refused(stage):
         list(store.read_pages(manifest))
 
 
-def test_a_rerun_replaces_the_day_and_removes_the_old_pages(stage):
+LATER = datetime.now(UTC) + timedelta(days=2)  # past the grace period of everything written now
+
+
+def test_a_rerun_replaces_the_day_and_never_deletes_the_pages_a_reader_may_hold(stage):
     store = RawPageStore(stage)
     [first] = store.write_fetch("ds", make_fetch([D1], [b'{"results":[]}']))
     [second] = store.write_fetch("ds", make_fetch([D1], [b'{"results":[{"a":1}]}']))
     assert store.require_manifest("ds", D1).fetch_id == second.fetch_id
-    assert all(first.fetch_id not in key for key in stage.list("raw/"))
+    assert [b for _, b in store.read_pages(first)] == [b'{"results":[]}'], "still readable"
+    # Within the grace period nothing goes; after it, only what nothing points to.
+    assert retention.collect(stage, "ds", {}).deleted == []
+    gone = retention.collect(stage, "ds", {}, now=LATER).deleted
+    assert gone and all(first.fetch_id in key for key in gone)
+    assert [b for _, b in store.read_pages(store.require_manifest("ds", D1))] == [
+        b'{"results":[{"a":1}]}'
+    ]
 
 
-def test_a_multi_day_fetch_is_shared_until_every_day_moved_on(stage):
+def test_a_multi_day_fetch_is_kept_until_every_day_moved_on(stage):
     store = RawPageStore(stage)
     chunk = store.write_fetch("ds", make_fetch([D1, D2, D3], [b'{"results":[]}']))
     shared = chunk[0].fetch_id
-    assert {m.fetch_id for m in chunk} == {shared}
+    assert {m.fetch_id for m in chunk} == {shared} and shared.endswith("-d3")
     assert all(m.pages[0].key.startswith("raw/ds/year=2024/month=11/day=01/") for m in chunk)
     store.write_fetch("ds", make_fetch([D2], [b'{"results":[]}']))  # re-run one day alone
+    retention.collect(stage, "ds", {}, now=LATER)
     assert any(shared in key for key in stage.list("raw/")), "days 1 and 3 still use the chunk"
     assert [b for _, b in store.read_pages(store.require_manifest("ds", D3))] == [b'{"results":[]}']
     store.write_fetch("ds", make_fetch([D1, D3], [b'{"results":[]}']))
+    retention.collect(stage, "ds", {}, now=LATER)
     assert not any(shared in key for key in stage.list("raw/"))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    staged_file: str
+    raw_fetch: str | None
+    loaded_at: datetime | None
+
+
+def test_what_the_warehouse_loaded_stays_until_nothing_loaded_points_to_it(stage):
+    raw, parquet = RawPageStore(stage), ParquetStore(stage)
+    [old] = raw.write_fetch("ds", make_fetch([D1], [b'{"results":[]}']))
+    loaded_file = parquet.write_day("ds", D1, pa.table({"metric": ["a"]}), source=old.folder)
+    log = {D1: Loaded(loaded_file.key, old.folder, datetime.now(UTC))}
+    # A later run stages a newer fetch and file, then fails before its load.
+    [new] = raw.write_fetch("ds", make_fetch([D1], [b'{"results":[{"a":1}]}']))
+    newer = parquet.write_day("ds", D1, pa.table({"metric": ["b"]}), source=new.folder)
+    assert parquet.staged_day("ds", D1).key == newer.key != loaded_file.key
+    assert retention.collect(stage, "ds", log, now=LATER).deleted == []
+    assert parquet.staged(loaded_file.key, "").rows == 1
+    assert [b for _, b in raw.read_pages(old)] == [b'{"results":[]}']
+    # Once the newer file is loaded, the old ones go (after the grace period).
+    log = {D1: Loaded(newer.key, new.folder, datetime.now(UTC))}
+    gone = retention.collect(stage, "ds", log, now=LATER).deleted
+    assert loaded_file.key in gone and any(old.fetch_id in k for k in gone)
+    assert parquet.staged(newer.key, "").rows == 1
 
 
 def test_a_failed_upload_leaves_the_previous_day_and_its_debris_is_collected(stage):
@@ -151,18 +190,14 @@ def test_a_failed_upload_leaves_the_previous_day_and_its_debris_is_collected(sta
     [good] = store.write_fetch("ds", make_fetch([D1], [b'{"results":[]}']))
     with pytest.raises(StageError, match="connection reset"):
         RawPageStore(FailingPuts(stage, fail_on=2)).write_fetch(
-            "ds",
-            make_fetch(
-                [D1],
-                [b'{"results":[]}', b'{"results":[]}'],
-                when=datetime.now(UTC) - timedelta(hours=2),
-            ),
+            "ds", make_fetch([D1], [b'{"results":[]}', b'{"results":[]}'])
         )
     assert store.require_manifest("ds", D1).fetch_id == good.fetch_id
     debris = [k for k in stage.list("raw/") if good.fetch_id not in k and "manifest" not in k]
     assert debris, "the failed upload left a page behind"
-    store.write_fetch("ds", make_fetch([D1], [b'{"results":[]}']))
-    assert not [k for k in stage.list("raw/") if any(k == d for d in debris)]
+    assert retention.collect(stage, "ds", {}).deleted == [], "it may still be uploading"
+    assert retention.collect(stage, "ds", {}, now=LATER).deleted == debris
+    assert [b for _, b in store.read_pages(store.require_manifest("ds", D1))]
 
 
 def test_missing_manifest_says_what_to_materialize(stage):
@@ -174,8 +209,10 @@ def test_parquet_row_count_comes_from_the_footer(stage):
     store = ParquetStore(stage)
     table = pa.table({"metric": ["a", "b", "c"], "stat_count": [1, 2, 3]})
     written = store.write_day("ds", D1, table)
-    assert written.key == "ds/year=2024/month=11/day=01/data.parquet"
+    assert written.key.startswith("ds/year=2024/month=11/day=01/")
+    assert written.key.endswith(".parquet")
     staged = store.staged_day("ds", D1)
+    assert staged.key == written.key
     assert (staged.rows, staged.bytes, staged.columns) == (
         3,
         written.bytes,
@@ -191,7 +228,7 @@ def test_every_s3_object_is_encrypted_aes256_by_default(s3_bucket):
     RawPageStore(stage).write_fetch("ds", make_fetch([D1], [b'{"results":[]}']))
     ParquetStore(stage).write_day("ds", D1, pa.table({"metric": ["a"]}))
     keys = s3_bucket.keys()
-    assert len(keys) == 4 and all(k.startswith("genesys/") for k in keys)
+    assert len(keys) == 5 and all(k.startswith("genesys/") for k in keys)
     for key in keys:
         head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=key)
         assert head["ServerSideEncryption"] == "AES256", key
@@ -252,5 +289,7 @@ def test_a_parquet_footer_on_s3_is_read_with_ranged_requests(s3_bucket):
     finally:
         s3_bucket.client.get_object = original
     assert staged.rows == 200_000 and staged.bytes == written.bytes
-    assert calls and all(r and r.startswith("bytes=") for r in calls)
-    assert len(calls) <= 3, "the footer, not the file"
+    ranged = [r for r in calls if r is not None]  # the rest: the day's small pointer
+    assert len(calls) - len(ranged) == 1
+    assert ranged and all(r.startswith("bytes=") for r in ranged)
+    assert len(ranged) <= 3, "the footer, not the file"

@@ -11,10 +11,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from genesys_assets import long_table
@@ -94,21 +95,25 @@ def test_load_rerun_and_other_days(parts):
     assert (again.rows_deleted, again.rows_loaded) == (5, 5)
     assert rows(parts) == before
     other = date(2024, 11, 2)
-    shifted = day_table().set_column(
-        0, long_table.PARTITION_COLUMN, pa.array([other] * 5, pa.date32())
-    )
     parts.warehouse.replace_partition(
-        "ds", SCHEMA, other, parts.store.write_day("ds", other, shifted)
+        "ds", SCHEMA, other, parts.store.write_day("ds", other, on_day(other))
     )
     assert rows(parts) == before, "loading another day leaves this one alone"
     assert parts.warehouse.partition_row_count("ds", other) == 5
 
 
 def on_day(day: date, multiplier: int = 1) -> pa.Table:
+    """The day's table moved to another day: its date and its buckets (by whole UTC days)."""
     table = day_table(multiplier)
-    return table.set_column(
+    shift = pa.scalar(timedelta(days=(day - DAY).days), pa.duration("ms"))
+    table = table.set_column(
         0, long_table.PARTITION_COLUMN, pa.array([day] * table.num_rows, pa.date32())
     )
+    for name in ("interval_start", "interval_end"):
+        index = table.schema.get_field_index(name)
+        moved = pc.add(table.column(name), shift).cast(table.schema.field(name).type)
+        table = table.set_column(index, table.schema.field(name), moved)
+    return table
 
 
 def test_a_range_of_days_is_replaced_in_one_go(parts):
@@ -185,14 +190,14 @@ def test_a_new_group_by_dimension_adds_a_nullable_column(parts):
 def test_parity_passes_then_fails_when_a_row_is_deleted_behind_our_back(parts):
     staged = parts.store.write_day("ds", DAY, day_table())
     parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged)
-    ((counted,),) = [row_count_parity(parts.warehouse, "ds", {DAY: staged})]
-    ((totals,),) = [totals_parity(parts.warehouse, parts.store, "ds", {DAY: staged})]
+    ((counted,),) = [row_count_parity(parts.warehouse, parts.store, "ds", [DAY])]
+    ((totals,),) = [totals_parity(parts.warehouse, parts.store, "ds", [DAY])]
     assert counted.passed and totals.passed
     parts.query(f"DELETE FROM {parts.warehouse.qualified('ds')} WHERE metric = 'tHandle'", [])
-    ((counted,),) = [row_count_parity(parts.warehouse, "ds", {DAY: staged})]
+    ((counted,),) = [row_count_parity(parts.warehouse, parts.store, "ds", [DAY])]
     assert not counted.passed
     assert counted.details == {"warehouse_rows": 4, "staged_rows": 5, "staged_file": staged.key}
-    ((totals,),) = [totals_parity(parts.warehouse, parts.store, "ds", {DAY: staged})]
+    ((totals,),) = [totals_parity(parts.warehouse, parts.store, "ds", [DAY])]
     assert not totals.passed
     assert totals.details["mismatches"] == [
         {
@@ -240,11 +245,15 @@ def test_snowflake_copies_from_the_external_stage_with_bound_values_only(snowfla
     [copy] = [s for s in sent if s.startswith("COPY INTO")]
     assert copy == (
         f'COPY INTO "{sf.database}"."GENESYS"."DS" FROM @"{sf.database}"."GENESYS"."GENESYS_STAGE"'
-        "/ds/year=2024/month=11/day=01/ FILES = ('data.parquet') FILE_FORMAT = (TYPE = PARQUET "
+        f"/ds/year=2024/month=11/day=01/ FILES = ('{staged.key.rpartition('/')[2]}') FILE_FORMAT = (TYPE = PARQUET "
         "USE_LOGICAL_TYPE = TRUE) MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE ON_ERROR = ABORT_STATEMENT FORCE = TRUE"
     )
-    [delete] = [s for s in sf.statements[seen:] if s.sql.startswith("DELETE")]
-    assert "2024" not in delete.sql and delete.bindings, "the day is bound, not formatted in"
+    deletes = [s for s in sf.statements[seen:] if s.sql.startswith("DELETE")]
+    assert len(deletes) == 2, "the day's rows and its entry in the load log"
+    for delete in deletes:
+        assert "2024" not in delete.sql and delete.bindings, "the day is bound, not formatted in"
+    [logged] = warehouse.loaded_files("ds", [DAY]).values()
+    assert (logged.staged_file, logged.rows) == (staged.key, 5)
     assert any(
         s.startswith("CREATE TABLE IF NOT EXISTS") and 'CLUSTER BY ("PARTITION_DATE")' in s
         for s in sent
@@ -285,12 +294,7 @@ def test_a_connected_block_opens_the_duckdb_file_once_and_releases_it(tmp_path, 
     warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", stage)
     store = ParquetStore(stage)
     days = [date(2024, 11, d) for d in (1, 2, 3)]
-    files = {
-        d: store.write_day(
-            "ds", d, day_table().set_column(0, "partition_date", pa.array([d] * 5, pa.date32()))
-        )
-        for d in days
-    }
+    files = {d: store.write_day("ds", d, on_day(d)) for d in days}
     opened = []
     real_connect = duckdb.connect
     monkeypatch.setattr(

@@ -126,15 +126,30 @@ def build_dataset_assets(
         context: AssetExecutionContext,
         staged: dict[date, StagedParquet],
         warehouse: WarehouseResource,
+        stage: StageResource,
     ) -> MaterializeResult:
         from genesys_assets import long_table
+        from genesys_assets.stage import retention
 
         target = warehouse.get_warehouse()
-        schema = long_table.schema(dataset.group_by)
+        # Dimensions the API grouped by unasked are columns of the files: the table gets them.
+        found = {c for file in staged.values() for c in file.columns}
+        schema = long_table.schema(
+            dataset.group_by, long_table.extra_columns(dataset.group_by, sorted(found))
+        )
         # Every day of the run in one transaction: Dagster marks a range run's partitions
         # materialized only if the whole step succeeds, and the table then agrees with it.
-        result = target.replace_partitions(dataset.name, schema, staged)
+        result = target.replace_partitions(
+            dataset.name, schema, staged, time_zone=dataset.query.time_zone
+        )
         days = sorted(staged)
+        # Only now may superseded files go: the load log names what the table holds.
+        collected = retention.collect(
+            stage.get_stage(),
+            dataset.name,
+            target.loaded_files(dataset.name),
+            grace=stage.grace(),
+        )
         context.log.info(
             f"{result.table}: {describe_days(days)}, {result.rows_deleted} "
             f"rows replaced by {result.rows_loaded} in one transaction "
@@ -149,6 +164,7 @@ def build_dataset_assets(
             "table": result.table,
             "warehouse": target.description,
             "elapsed_seconds": round(result.elapsed_s, 3),
+            "stage_objects_removed": len(collected.deleted),
         }
         added = result.columns_added
         if added:
@@ -171,14 +187,25 @@ def _flatten_days(
         started = time.monotonic()
         fetch_days = list(manifests[0].fetch_days)
         flat = flatten_pages(
-            raw.pages(manifests[0]), dataset.group_by, dataset.query.time_zone, loaded_at
+            raw.pages(manifests[0]),
+            dataset.group_by,
+            dataset.query.time_zone,
+            loaded_at,
+            metrics=dataset.metrics,
         )
         tables = flat.split_days(fetch_days)
-        pages, unknown = flat.pages, flat.unknown_fields
+        pages, unknown, extra = flat.pages, flat.unknown_fields, flat.extra_dimensions
         del flat
         seconds.append(time.monotonic() - started)
         for i, manifest in enumerate(m for m in manifests if m.day in wanted):
-            yield DayTable(manifest.day, tables[manifest.day], pages if i == 0 else 0, unknown)
+            yield DayTable(
+                manifest.day,
+                tables[manifest.day],
+                pages if i == 0 else 0,
+                unknown,
+                source=manifest.folder,
+                extra_dimensions=extra,
+            )
         del tables
         # Hand the fetch's Arrow memory back: without it the allocator keeps each fetch's peak
         # and a long range ratchets the process up.
@@ -203,12 +230,15 @@ def genesys_queues(
     stage: StageResource,
     warehouse: WarehouseResource,
 ) -> MaterializeResult:
-    from genesys_assets.queue_table import SCHEMA, queue_table
+    from genesys_assets.queue_table import SCHEMA, queue_table, refuse_shrink
 
     table = queue_table(genesys.get_client().list_queues(), datetime.now(UTC))
+    target = warehouse.get_warehouse()
+    refuse_shrink(
+        QUEUES_ASSET, target.table_row_count(QUEUES_ASSET), table.num_rows, warehouse.max_shrink
+    )
     store = ParquetStore(stage.get_stage())
     staged = store.write(layout.dimension(QUEUES_ASSET), table)
-    target = warehouse.get_warehouse()
     result = target.replace_table(QUEUES_ASSET, SCHEMA, staged)
     context.log.info(f"{result.table}: {result.rows_loaded} queues")
     return MaterializeResult(

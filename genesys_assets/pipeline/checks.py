@@ -2,8 +2,8 @@
 
 They run after the table in the same run (a failure fails the run) and can be run on their own
 from the UI or the CLI at any time, e.g. after someone touched the table. Both compare the
-warehouse's rows for the partition's `partition_date` with the staged Parquet file, read by
-itself (see `genesys_assets.parity`).
+warehouse's rows for the partition's `partition_date` with the staged Parquet file that the
+warehouse's load log says the day was loaded from, read by itself (see `genesys_assets.parity`).
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,6 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
-    AssetIn,
     DailyPartitionsDefinition,
     MetadataValue,
     asset_check,
@@ -21,53 +20,58 @@ from dagster import (
 
 from genesys_assets.datasets import Dataset
 from genesys_assets.parity import Parity, row_count_parity, totals_parity
-from genesys_assets.pipeline.assets import parquet_key, table_key
+from genesys_assets.pipeline.assets import table_key
 from genesys_assets.pipeline.resources import StageResource, WarehouseResource
-from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
+from genesys_assets.stage.parquet_files import ParquetStore
+
+
+def _days(context: AssetCheckExecutionContext) -> list[date]:
+    return [date.fromisoformat(key) for key in context.partition_keys]
 
 
 def build_checks(
     dataset: Dataset, partitions: DailyPartitionsDefinition
 ) -> list[AssetChecksDefinition]:
-    staged_in = {"staged": AssetIn(key=parquet_key(dataset))}
 
     @asset_check(
         asset=table_key(dataset),
         name="row_count_parity",
         blocking=True,
         partitions_def=partitions,
-        additional_ins=staged_in,
         description=(
-            "The day's rows in the warehouse equal the row count in the staged Parquet file's "
-            "own footer."
+            "The day's rows in the warehouse equal the row count in the footer of the staged "
+            "Parquet file it was loaded from."
         ),
     )
     def row_count(
         context: AssetCheckExecutionContext,
-        staged: dict[date, StagedParquet],
         warehouse: WarehouseResource,
+        stage: StageResource,
     ) -> AssetCheckResult:
-        return _result(row_count_parity(warehouse.get_warehouse(), dataset.name, staged))
+        store = ParquetStore(stage.get_stage())
+        return _result(
+            row_count_parity(warehouse.get_warehouse(), store, dataset.name, _days(context))
+        )
 
     @asset_check(
         asset=table_key(dataset),
         name="totals_parity",
         blocking=True,
         partitions_def=partitions,
-        additional_ins=staged_in,
         description=(
             "Per metric, the day's sums of stat_count and stat_sum agree between the staged "
-            "Parquet file and the warehouse."
+            "Parquet file it was loaded from and the warehouse."
         ),
     )
     def totals(
         context: AssetCheckExecutionContext,
-        staged: dict[date, StagedParquet],
         warehouse: WarehouseResource,
         stage: StageResource,
     ) -> AssetCheckResult:
         store = ParquetStore(stage.get_stage())
-        return _result(totals_parity(warehouse.get_warehouse(), store, dataset.name, staged))
+        return _result(
+            totals_parity(warehouse.get_warehouse(), store, dataset.name, _days(context))
+        )
 
     return [row_count, totals]
 

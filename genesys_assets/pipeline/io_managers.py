@@ -98,6 +98,8 @@ class DayTable:
     # summing over days counts each page once.
     pages_parsed: int
     unknown_fields: tuple[str, ...] = ()
+    source: str | None = None  # the raw fetch folder it was flattened from
+    extra_dimensions: tuple[str, ...] = ()  # group keys the answer had that nobody asked for
 
 
 @dataclass
@@ -183,13 +185,17 @@ class ParquetIOManager(ConfigurableIOManager):
         rows: dict[str, int] = {}
         total_bytes = pages = 0
         unknown: set[str] = set()
+        extra: set[str] = set()
         first: tuple[DayTable, str] | None = None
         for day_table in obj.tables:
-            staged = store.write_day(obj.dataset, day_table.day, day_table.table)
+            staged = store.write_day(
+                obj.dataset, day_table.day, day_table.table, source=day_table.source
+            )
             rows[day_table.day.isoformat()] = staged.rows
             total_bytes += staged.bytes
             pages += day_table.pages_parsed
             unknown.update(day_table.unknown_fields)
+            extra.update(day_table.extra_dimensions)
             if first is None:
                 first = (day_table, store.stage.uri(staged.key))
         elapsed = time.monotonic() - started
@@ -206,6 +212,13 @@ class ParquetIOManager(ConfigurableIOManager):
         if first is not None:
             metadata["file" if len(rows) == 1 else "first_file"] = MetadataValue.path(first[1])
             metadata["preview"] = preview(first[0].table)
+        if extra:
+            metadata["unrequested_dimensions"] = MetadataValue.json(sorted(extra))
+            context.log.warning(
+                f"{obj.dataset}: the API grouped by dimensions the dataset does not name "
+                f"({', '.join(sorted(extra))}); each is a column of its own, so rows are never "
+                "merged across their values. Add them to group_by to make that explicit."
+            )
         if unknown:
             metadata["unknown_fields"] = MetadataValue.json(sorted(unknown))
             context.log.warning(

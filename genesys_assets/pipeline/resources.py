@@ -7,6 +7,8 @@ definitions is paid by the UI, every run and every sensor tick.
 """
 
 from abc import abstractmethod
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,28 @@ if TYPE_CHECKING:
     from genesys_assets.genesys.client import GenesysClient
     from genesys_assets.stage import Stage
     from genesys_assets.warehouse import Warehouse
+
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+class RunRangeError(ValueError):
+    """A run's partition range that cannot be right; raised before any step writes."""
+
+
+def refuse_reversed_range(tags: Mapping[str, str]) -> None:
+    """A range whose end is before its start covers no day: say so before anything runs.
+
+    Dagster accepts `--partition-range 2024-11-07...2024-11-01` and runs the unpartitioned
+    assets (the queue names) before the partitioned ones find no day to work on.
+    """
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if start and end and end < start:
+        raise RunRangeError(
+            f"the partition range {start}...{end} ends before it starts: nothing was run or "
+            f"written; did you mean {end}...{start}?"
+        )
 
 
 class GenesysResource(ConfigurableResource):
@@ -48,6 +72,8 @@ class GenesysResource(ConfigurableResource):
         return not self.client_id
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
+        if context.run is not None:
+            refuse_reversed_range(context.run.tags)
         from genesys_assets.genesys.auth import ClientCredentials
         from genesys_assets.genesys.client import ClientSettings, GenesysClient
         from genesys_assets.genesys.regions import api_host
@@ -106,8 +132,16 @@ class GenesysResource(ConfigurableResource):
 class StageResource(ConfigurableResource):
     """Where raw pages and Parquet files are staged."""
 
+    grace_hours: float = Field(
+        default=24.0,
+        description="GENESYS_STAGE_GRACE_HOURS: how long superseded files stay (see retention)",
+    )
+
     @abstractmethod
     def get_stage(self) -> "Stage": ...
+
+    def grace(self) -> timedelta:
+        return timedelta(hours=self.grace_hours)
 
 
 class LocalStageResource(StageResource):
@@ -154,6 +188,13 @@ class WarehouseResource(ConfigurableResource):
     """The warehouse the tables live in; loads read the staged files."""
 
     stage: ResourceDependency[StageResource]
+    max_shrink: float = Field(
+        default=0.5,
+        description=(
+            "GENESYS_DIMENSION_MAX_SHRINK: the share of a dimension table's rows a new listing "
+            "may lose before the replace is refused (1 allows anything)"
+        ),
+    )
 
     @abstractmethod
     def get_warehouse(self) -> "Warehouse": ...

@@ -33,12 +33,20 @@ class LocalStage(Stage):
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target and rename over it: a rename is atomic on one filesystem, so
         # a reader never sees half a file, and a crash leaves only a .tmp file nobody reads.
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        for attempt in range(5):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                handle = open(tmp, "wb")  # noqa: SIM115 - closed by the with below
+                break
+            except FileNotFoundError:
+                # Another process's clean-up removed the folder, empty, between the two calls.
+                if attempt == 4:
+                    raise
         try:
-            with open(tmp, "wb") as handle:
+            with handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -80,6 +88,9 @@ class LocalStage(Stage):
             path.unlink(missing_ok=True)
             # Tidy folders left empty, up to (not including) the stage root.
             parent = path.parent
-            while parent != self.root and parent.exists() and not any(parent.iterdir()):
-                parent.rmdir()
+            while parent != self.root:
+                try:
+                    parent.rmdir()  # only ever removes an empty folder
+                except OSError:
+                    break  # not empty (another writer is using it) or already gone
                 parent = parent.parent

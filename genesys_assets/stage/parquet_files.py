@@ -1,9 +1,11 @@
-"""The long table in the stage: one snappy Parquet file per dataset and day.
+"""The long table in the stage: snappy Parquet files, one current version per dataset and day.
 
-The file name is fixed, so a day's file is replaced as a whole (an atomic put) and a warehouse
-load addresses exactly one file. What a staged file holds is read from its own footer, never
-from what a writer said it wrote: that is the number the row-count check compares with the
-warehouse.
+Each write is a new file under a name of its own, then the day's pointer (`_staged.json`) is
+replaced to name it: a reader never sees half a file, a concurrent run's file is never
+overwritten under a reader, and the file the warehouse loaded is still there when a later run
+stages a newer one (see `stage.retention` for when old versions go). What a staged file holds
+is read from its own footer, never from what a writer said it wrote: that is the number the
+row-count check compares with the warehouse.
 
 pyarrow is imported where it is used: the Dagster definitions import this module for its types,
 and loading them is paid by the UI and every run.
@@ -11,8 +13,9 @@ and loading them is paid by the UI and every run.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from genesys_assets.stage import layout
@@ -28,6 +31,9 @@ class StagedParquet:
     rows: int  # from the file's footer
     bytes: int
     columns: tuple[str, ...]
+    # The raw fetch folder the rows were flattened from (their pages stay while it is loaded).
+    source: str | None = None
+    published_at: datetime | None = None  # when the day's pointer was set to this file
 
 
 class ParquetStore:
@@ -44,8 +50,39 @@ class ParquetStore:
         self.stage.put(key, data, content_type="application/vnd.apache.parquet")
         return StagedParquet(key, table.num_rows, len(data), tuple(table.column_names))
 
-    def write_day(self, dataset: str, day: date, table: pa.Table) -> StagedParquet:
-        return self.write(layout.parquet(dataset, day), table)
+    def write_day(
+        self, dataset: str, day: date, table: pa.Table, *, source: str | None = None
+    ) -> StagedParquet:
+        """A new version of the day's file, then the day's pointer set to it."""
+        now = datetime.now(UTC)
+        written = self.write(layout.parquet(dataset, day, layout.new_version(now)), table)
+        pointer = {
+            "file": written.key,
+            "rows": written.rows,
+            "bytes": written.bytes,
+            "source": source,
+            "published_at": datetime.now(UTC).isoformat(),
+        }
+        self.stage.put(
+            layout.staged_pointer(dataset, day),
+            json.dumps(pointer).encode("utf-8"),
+            content_type="application/json",
+        )
+        return StagedParquet(
+            written.key,
+            written.rows,
+            written.bytes,
+            written.columns,
+            source,
+            datetime.fromisoformat(pointer["published_at"]),
+        )
+
+    def pointer(self, dataset: str, day: date) -> dict[str, object] | None:
+        """The day's `_staged.json`, or None if the day was never staged."""
+        key = layout.staged_pointer(dataset, day)
+        if not self.stage.exists(key):
+            return None
+        return dict(json.loads(self.stage.get(key)))
 
     def staged(self, key: str, what: str) -> StagedParquet:
         """A staged file as its footer describes it; `what` says how to produce it if missing."""
@@ -68,9 +105,24 @@ class ParquetStore:
         )
 
     def staged_day(self, dataset: str, day: date) -> StagedParquet:
-        return self.staged(
-            layout.parquet(dataset, day),
-            f"materialize {dataset}_parquet for partition {day} first",
+        """The day's current file, as its pointer names it and its footer describes it."""
+        what = f"materialize {dataset}_parquet for partition {day} first"
+        pointer = self.pointer(dataset, day)
+        if pointer is None:
+            raise StageError(
+                f"{dataset} has no staged file for {day} in the stage "
+                f"({self.stage.description}): {what}"
+            )
+        staged = self.staged(str(pointer["file"]), what)
+        source = pointer.get("source")
+        published = pointer.get("published_at")
+        return StagedParquet(
+            staged.key,
+            staged.rows,
+            staged.bytes,
+            staged.columns,
+            str(source) if source else None,
+            datetime.fromisoformat(str(published)) if published else None,
         )
 
     def read(self, key: str, columns: list[str] | None = None) -> pa.Table:

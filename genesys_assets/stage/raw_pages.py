@@ -3,8 +3,9 @@
 Writing a fetch: its pages go into a new folder named after the fetch (never over an existing
 file), then a record of the fetch, and only then each day's `manifest.json` is replaced to point
 at them. Until that last step every reader still sees the previous pages: a fetch that fails, or
-a process that dies mid-upload, leaves the previous good day in place. Folders no manifest points
-to any more are removed afterwards.
+a process that dies mid-upload, leaves the previous good day in place. Writing never deletes:
+another run may be reading the previous pages, or the warehouse may hold rows made from them.
+Folders nothing points to any more are removed later by `stage.retention`.
 
 Reading a day: the manifest lists each page with its sha256; a page whose bytes do not match is
 an error, not something to flatten.
@@ -14,9 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -57,6 +57,14 @@ class DayManifest:
     requests: int
     retries: int
     throttled: int
+    # When this manifest became the day's current one (None in manifests written before it was
+    # recorded: their fetched_at is close).
+    published_at: datetime | None = field(default=None, compare=False)
+
+    @property
+    def folder(self) -> str:
+        """The stage folder that holds this manifest's pages."""
+        return layout.fetch_folder(self.dataset, self.fetch_days[0], self.fetch_id)
 
     @property
     def bytes(self) -> int:
@@ -79,6 +87,7 @@ class DayManifest:
             "requests": self.requests,
             "retries": self.retries,
             "throttled": self.throttled,
+            "published_at": (self.published_at or datetime.now(UTC)).isoformat(),
         }
         return json.dumps(body, indent=2).encode("utf-8")
 
@@ -99,6 +108,9 @@ class DayManifest:
             requests=body["requests"],
             retries=body["retries"],
             throttled=body["throttled"],
+            published_at=(
+                datetime.fromisoformat(body["published_at"]) if body.get("published_at") else None
+            ),
         )
 
 
@@ -112,7 +124,7 @@ class RawPageStore:
 
         if not fetch.days:
             raise ValueError("a fetch to store must say which days it covers")
-        fetch_id = f"{fetch.fetched_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+        fetch_id = layout.new_version(datetime.now(UTC), days=len(fetch.days))
         first = fetch.days[0]
         entries = []
         for page in fetch.pages:
@@ -157,17 +169,12 @@ class RawPageStore:
             json.dumps(record).encode("utf-8"),
             content_type="application/json",
         )
-        touched = {first}
         for manifest in manifests:
-            previous = self.manifest(dataset, manifest.day)
             self.stage.put(
                 layout.manifest(dataset, manifest.day),
                 manifest.to_json(),
                 content_type="application/json",
             )
-            if previous is not None:
-                touched.add(previous.fetch_days[0])
-        self._collect(dataset, touched, keep=fetch_id)
         return manifests
 
     def manifest(self, dataset: str, day: date) -> DayManifest | None:
@@ -203,40 +210,3 @@ class RawPageStore:
                     f"re-materialize {manifest.dataset}_raw_pages for {manifest.day}"
                 )
             yield entry, body
-
-    def _collect(self, dataset: str, day_folders: Iterable[date], keep: str) -> None:
-        """Delete fetch folders under these days that no current manifest points to.
-
-        A folder with a fetch record is garbage once none of the days it covered points to it.
-        A folder without one is what a crashed upload left; it is removed once it is an hour
-        old, so that a concurrent run still uploading is not robbed of its pages.
-        """
-        for first_day in set(day_folders):
-            prefix = layout.raw_day(dataset, first_day) + "/"
-            folders: dict[str, list[str]] = {}
-            for key in self.stage.list(prefix):
-                rest = key[len(prefix) :]
-                if "/" in rest:
-                    folders.setdefault(rest.split("/", 1)[0], []).append(key)
-            for fetch_id, keys in folders.items():
-                if fetch_id == keep or self._in_use(dataset, first_day, fetch_id, keys):
-                    continue
-                self.stage.delete(keys)
-
-    def _in_use(self, dataset: str, first_day: date, fetch_id: str, keys: list[str]) -> bool:
-        record_key = layout.fetch_record(dataset, first_day, fetch_id)
-        if record_key not in keys:
-            return _younger_than_an_hour(fetch_id)
-        days = [date.fromisoformat(d) for d in json.loads(self.stage.get(record_key))["days"]]
-        return any(
-            (current := self.manifest(dataset, day)) is not None and current.fetch_id == fetch_id
-            for day in days
-        )
-
-
-def _younger_than_an_hour(fetch_id: str) -> bool:
-    try:
-        started = datetime.strptime(fetch_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return False
-    return (datetime.now(UTC) - started).total_seconds() < 3600

@@ -7,6 +7,12 @@ over a range of days loads them all in one transaction: Dagster records a range 
 as materialized only if the whole step succeeds, and the warehouse then agrees with it (all of
 the days, or none), at one commit instead of one per day. The row-count and totals queries are
 the same text on every warehouse, so a check means the same thing in DuckDB as in Snowflake.
+
+In the same transaction the load log (`genesys_loads`) records, per dataset and day, the staged
+file the rows came from and the raw fetch that file was made from. The checks compare the table
+with that file, the one actually loaded, not with whatever the stage holds now (a later run may
+have staged a newer file and failed before loading it); and stage retention keeps every file and
+raw page the log names.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from genesys_assets.long_table import PARTITION_COLUMN
 from genesys_assets.stage.parquet_files import StagedParquet
@@ -42,6 +49,35 @@ class LoadResult:
     rows_by_day: Mapping[date, int] = field(default_factory=dict)  # empty for a whole table
 
 
+LOADS_TABLE = "genesys_loads"
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """What the load log says a day of a table holds."""
+
+    day: date
+    staged_file: str
+    raw_fetch: str | None  # the raw fetch folder the file was flattened from
+    rows: int
+    loaded_at: datetime | None
+
+
+def loads_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("dataset", pa.string(), nullable=False),
+            pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
+            pa.field("staged_file", pa.string(), nullable=False),
+            pa.field("raw_fetch", pa.string()),
+            pa.field("row_count", pa.int64(), nullable=False),
+            pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
+    )
+
+
 def identifier(name: str, what: str) -> str:
     """A validated identifier (no quoting games: letters, digits, _ and $ only)."""
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
@@ -62,6 +98,82 @@ def row_counts_sql(table: str, days: int) -> str:
         f"SELECT {PARTITION_COLUMN}, COUNT(*) FROM {table} WHERE {days_filter(days)} "
         f"GROUP BY {PARTITION_COLUMN}"
     )
+
+
+def day_bounds_sql(table: str, days: int) -> str:
+    """Per day: rows, the earliest bucket start and the latest bucket end."""
+    return (
+        f"SELECT {PARTITION_COLUMN}, COUNT(*), MIN(interval_start), MAX(interval_end) "
+        f"FROM {table} WHERE {days_filter(days)} GROUP BY {PARTITION_COLUMN}"
+    )
+
+
+def log_delete_sql(log: str, days: int) -> str:
+    return f"DELETE FROM {log} WHERE dataset = ? AND {days_filter(days)}"
+
+
+def log_insert_sql(log: str, days: int) -> str:
+    row = "(?, ?, ?, ?, ?, CURRENT_TIMESTAMP)"
+    return (
+        f"INSERT INTO {log} (dataset, {PARTITION_COLUMN}, staged_file, raw_fetch, row_count, "
+        "loaded_at) "
+        f"VALUES {', '.join([row] * days)}"
+    )
+
+
+def log_insert_params(dataset: str, files: Mapping[date, StagedParquet]) -> list[Any]:
+    params: list[Any] = []
+    for day, file in files.items():
+        params.extend([dataset, day, file.key, file.source, file.rows])
+    return params
+
+
+def log_select_sql(log: str, days: int | None) -> str:
+    where = f" AND {days_filter(days)}" if days is not None else ""
+    return (
+        f"SELECT {PARTITION_COLUMN}, staged_file, raw_fetch, row_count, loaded_at FROM {log} "
+        f"WHERE dataset = ?{where}"
+    )
+
+
+def verify_bounds(
+    qualified: str,
+    files: Mapping[date, StagedParquet],
+    counted: Sequence[tuple[Any, ...]],
+    time_zone: str,
+) -> dict[date, int]:
+    """Each day holds its file's footer row count, every bucket inside the day's local interval.
+
+    Counted in the table, inside the load's transaction: a file holding another day's rows, or
+    a bucket longer than a day filed under its first day, must roll the load back.
+    """
+    zone = ZoneInfo(time_zone)
+    by_day: dict[date, int] = {}
+    outside = []
+    for raw_day, count, first_start, last_end in counted:
+        day = as_date(raw_day)
+        by_day[day] = int(count)
+        start = datetime.combine(day, time(0), tzinfo=zone)
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+        if _aware(first_start) < start or _aware(last_end) > end:
+            outside.append(
+                f"{day}: buckets from {_aware(first_start).isoformat()} to "
+                f"{_aware(last_end).isoformat()}, outside the day's "
+                f"{start.isoformat()}..{end.isoformat()}"
+            )
+    if outside:
+        more = f" (and {len(outside) - 5} more days)" if len(outside) > 5 else ""
+        raise WarehouseError(
+            f"loading {qualified}: {'; '.join(outside[:5])}{more}; rolled back, the previous "
+            "rows are kept"
+        )
+    verify_loaded(qualified, dict(files), dict(by_day))
+    return by_day
+
+
+def _aware(value: Any) -> datetime:
+    """A timestamp as the driver returns it, made aware (a naive one is UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def totals_sql(table: str, days: int) -> str:
@@ -112,10 +224,12 @@ class Warehouse(ABC):
         schema: pa.Schema,
         files: Mapping[date, StagedParquet],
         whole: StagedParquet | None = None,
+        time_zone: str = "UTC",
     ) -> LoadResult:
-        """In one transaction: delete the rows of the days in `files` and copy their files in
-        (or, with `whole`, delete every row and copy that file in), and roll back unless each
-        day (or the table) holds exactly its file's footer row count.
+        """In one transaction: delete the rows of the days in `files` and copy their files in,
+        recording each day's file in the load log (or, with `whole`, delete every row and copy
+        that file in), and roll back unless each day (or the table) holds exactly its file's
+        footer row count, every bucket inside the day's local interval in `time_zone`.
 
         Creates the table if missing and adds columns the schema has and the table lacks.
         """
@@ -133,18 +247,55 @@ class Warehouse(ABC):
         yield
 
     def replace_partitions(
-        self, table: str, schema: pa.Schema, files: Mapping[date, StagedParquet]
+        self,
+        table: str,
+        schema: pa.Schema,
+        files: Mapping[date, StagedParquet],
+        time_zone: str = "UTC",
     ) -> LoadResult:
         """Make the table's rows for each day exactly those of its staged file, all at once."""
         if not files:
             raise WarehouseError(f"nothing to load into {self.qualified(table)}: no days given")
-        return self._replace(table, schema, dict(sorted(files.items())))
+        return self._replace(table, schema, dict(sorted(files.items())), time_zone=time_zone)
 
     def replace_partition(
-        self, table: str, schema: pa.Schema, day: date, staged: StagedParquet
+        self,
+        table: str,
+        schema: pa.Schema,
+        day: date,
+        staged: StagedParquet,
+        time_zone: str = "UTC",
     ) -> LoadResult:
         """Make the table's rows for `day` exactly those of the staged file, atomically."""
-        return self.replace_partitions(table, schema, {day: staged})
+        return self.replace_partitions(table, schema, {day: staged}, time_zone)
+
+    def loaded_files(
+        self, table: str, days: Sequence[date] | None = None
+    ) -> dict[date, LoadedFile]:
+        """What the load log says each day of `table` holds (all days, or these)."""
+        if days is not None and not days:
+            return {}
+        sql = log_select_sql(self.qualified(LOADS_TABLE), None if days is None else len(days))
+        params: list[Any] = [table, *(days or [])]
+        try:
+            rows = self._query(LOADS_TABLE, sql, params)
+        except WarehouseError:
+            if not self.has_table(LOADS_TABLE):
+                return {}  # nothing was ever loaded
+            raise
+        return {
+            as_date(day): LoadedFile(as_date(day), staged, source, int(rows_), loaded_at)
+            for day, staged, source, rows_, loaded_at in rows
+        }
+
+    @abstractmethod
+    def has_table(self, table: str) -> bool: ...
+
+    def table_row_count(self, table: str) -> int | None:
+        """Rows of a whole table (a dimension), None if it does not exist yet."""
+        if not self.has_table(table):
+            return None
+        return int(self._query(table, f"SELECT COUNT(*) FROM {self.qualified(table)}", [])[0][0])
 
     def replace_table(self, table: str, schema: pa.Schema, staged: StagedParquet) -> LoadResult:
         """Make the whole table exactly the staged file, atomically."""

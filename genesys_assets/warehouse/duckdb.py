@@ -22,13 +22,19 @@ import pyarrow as pa
 from genesys_assets.stage.base import Stage
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 from genesys_assets.warehouse.base import (
+    LOADS_TABLE,
     WHOLE_TABLE,
     LoadResult,
     Warehouse,
     WarehouseError,
+    day_bounds_sql,
     days_filter,
     identifier,
-    row_counts_sql,
+    loads_schema,
+    log_delete_sql,
+    log_insert_params,
+    log_insert_sql,
+    verify_bounds,
     verify_loaded,
 )
 
@@ -154,13 +160,17 @@ class DuckDBWarehouse(Warehouse):
         schema: pa.Schema,
         files: Mapping[date, StagedParquet],
         whole: StagedParquet | None = None,
+        time_zone: str = "UTC",
     ) -> LoadResult:
         started = time.monotonic()
         qualified = self.qualified(table)
+        log = self.qualified(LOADS_TABLE)
         days = list(files)
         by_day: dict[date, int] = {}
         with self._connect() as con:
             added = self._ensure(con, table, schema)
+            if days:
+                self._ensure(con, LOADS_TABLE, loads_schema())
             con.begin()
             try:
                 if whole is not None:
@@ -174,9 +184,10 @@ class DuckDBWarehouse(Warehouse):
                     loaded = self._insert(con, qualified, list(files.values()))
                     # Counted again in the table, day by day: a file holding rows of another
                     # day would pass a check of the total alone.
-                    counted = con.execute(row_counts_sql(qualified, len(days)), days).fetchall()
-                    by_day = {day: int(count) for day, count in counted}
-                    verify_loaded(qualified, dict(files), dict(by_day))
+                    counted = con.execute(day_bounds_sql(qualified, len(days)), days).fetchall()
+                    by_day = verify_bounds(qualified, files, counted, time_zone)
+                    con.execute(log_delete_sql(log, len(days)), [table, *days])
+                    con.execute(log_insert_sql(log, len(days)), log_insert_params(table, files))
                 con.commit()
             except BaseException:
                 con.rollback()
@@ -217,6 +228,15 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         """Nothing to do: every operation opens and closes the file (see the module docstring)."""
+
+    def has_table(self, table: str) -> bool:
+        with self._connect() as con:
+            found = con.execute(
+                "SELECT COUNT(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = ?",
+                [self.schema, identifier(table, "table")],
+            ).fetchone()
+        return bool(found and found[0])
 
     def _query(self, table: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         with self._connect() as con:

@@ -26,14 +26,19 @@ import pyarrow as pa
 from genesys_assets.long_table import PARTITION_COLUMN
 from genesys_assets.stage.parquet_files import StagedParquet
 from genesys_assets.warehouse.base import (
+    LOADS_TABLE,
     WHOLE_TABLE,
     LoadResult,
     Warehouse,
     WarehouseError,
-    as_date,
+    day_bounds_sql,
     days_filter,
     identifier,
-    row_counts_sql,
+    loads_schema,
+    log_delete_sql,
+    log_insert_params,
+    log_insert_sql,
+    verify_bounds,
     verify_loaded,
 )
 
@@ -140,9 +145,11 @@ class SnowflakeWarehouse(Warehouse):
         schema: pa.Schema,
         files: Mapping[date, StagedParquet],
         whole: StagedParquet | None = None,
+        time_zone: str = "UTC",
     ) -> LoadResult:
         started = time.monotonic()
         qualified = self.qualified(table)
+        log = self.qualified(LOADS_TABLE)
         days = list(files)
         cursor = self._cursor()
         loaded: dict[date | str, int] = {}
@@ -150,6 +157,8 @@ class SnowflakeWarehouse(Warehouse):
         current = f"{len(days)} day(s) from {days[0]}" if days else "the table"  # for errors
         try:
             added = self._ensure(cursor, table, schema)  # DDL commits on its own: before BEGIN
+            if days:
+                self._ensure(cursor, LOADS_TABLE, loads_schema())
             cursor.execute("BEGIN")
             try:
                 if whole is not None:
@@ -167,9 +176,12 @@ class SnowflakeWarehouse(Warehouse):
                     loaded[what] = _rows_loaded(cursor.fetchall(), cursor.description)
                 verify_loaded(qualified, expected, loaded)
                 if days:
-                    cursor.execute(row_counts_sql(qualified, len(days)), days)
-                    by_day = {as_date(day): int(count) for day, count in cursor.fetchall()}
-                    verify_loaded(qualified, dict(files), dict(by_day))
+                    cursor.execute(day_bounds_sql(qualified, len(days)), days)
+                    by_day = verify_bounds(qualified, files, cursor.fetchall(), time_zone)
+                    cursor.execute(log_delete_sql(log, len(days)), [table, *days])
+                    cursor.execute(
+                        log_insert_sql(log, len(days)), log_insert_params(table, files)
+                    )
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
@@ -191,6 +203,19 @@ class SnowflakeWarehouse(Warehouse):
             tuple(added),
             by_day,
         )
+
+    def has_table(self, table: str) -> bool:
+        cursor = self._cursor()
+        try:
+            cursor.execute(
+                f'SELECT COUNT(*) FROM "{self.database}".INFORMATION_SCHEMA.TABLES '
+                "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                [self.schema, _name(table, "table")],
+            )
+            found = cursor.fetchone()
+        finally:
+            cursor.close()
+        return bool(found and found[0])
 
     def _query(self, table: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         cursor = self._cursor()

@@ -75,3 +75,16 @@ def test_a_typo_in_the_datasets_file_fails_with_the_field_and_writes_nothing(env
         in done.stderr
     )
     assert not os.path.exists(env["GENESYS_ASSETS_HOME"])
+
+
+def test_a_reversed_range_fails_first_and_says_why(env):
+    done = materialize(env, "--partition-range", "2024-11-07...2024-11-01")
+    assert done.returncode != 0
+    assert (
+        "the partition range 2024-11-07...2024-11-01 ends before it starts: nothing was run or "
+        "written; did you mean 2024-11-01...2024-11-07?" in done.stderr
+    )
+    assert "IndexError" not in done.stderr
+    stage = Path(env["GENESYS_ASSETS_HOME"]) / "stage"
+    assert not (stage / "genesys_queues").exists(), "the queue names were not replaced"
+    assert not list(stage.rglob("*.parquet"))

@@ -357,3 +357,45 @@ def test_each_asset_materializes_on_its_own_through_the_stage(defs, clean_env):
             "SELECT count(*) FROM genesys.queue_performance p JOIN genesys.genesys_queues q USING (queue_id)"
         ).fetchone()[0]
     assert named == rows, "every row's queue has a name"
+
+
+def test_the_last_good_load_stays_verifiable_when_the_stage_runs_ahead(
+    defs, clean_env, monkeypatch
+):
+    """A later run stages newer pages and a newer file for the day, then fails before its load:
+    the checks still compare the table with the file it loaded, and the pages its rows name
+    stay in the stage."""
+    assert run(defs, partition_key=DAY).success
+    day = date.fromisoformat(DAY)
+    stage = f"{home(clean_env)}/stage"
+    loaded = staged_file(stage, "queue_performance", day)
+    # The stage runs ahead: raw pages and Parquet of a newer fetch (the org's numbers changed
+    # since: another simulated org), no load.
+    monkeypatch.setenv("GENESYS_SIMULATOR_SEED", "7")
+    changed = build_definitions(datasets.load())
+    ahead = changed.resolve_job_def(MAIN_JOB).get_subset(
+        asset_selection={
+            AssetKey("queue_performance_raw_pages"),
+            AssetKey("queue_performance_parquet"),
+        }
+    )
+    assert ahead.execute_in_process(partition_key=DAY, instance=DagsterInstance.ephemeral()).success
+    newer = staged_file(stage, "queue_performance", day)
+    assert pq.ParquetFile(f"{stage}/{newer}").metadata.num_rows != len(
+        warehouse_rows(clean_env, "queue_performance", DAY)
+    )
+    # Then a load of another day runs, and with it the stage's clean-up.
+    assert run(defs, partition_key="2024-11-02").success
+
+    result = defs.resolve_job_def(CHECKS_JOB).execute_in_process(
+        tags={"dagster/partition": DAY}, instance=DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    assert result.success
+    checks = check_evaluations(result)
+    assert checks["queue_performance.row_count_parity"].metadata["staged_file"].value == loaded
+    with duckdb.connect(f"{home(clean_env)}/warehouse.duckdb", read_only=True) as con:
+        sources = con.execute(
+            "SELECT DISTINCT source_file FROM genesys.queue_performance WHERE partition_date = ?",
+            [day],
+        ).fetchall()
+    assert sources and all(Path(f"{stage}/{source}").is_file() for (source,) in sources)

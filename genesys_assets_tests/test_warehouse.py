@@ -313,3 +313,20 @@ def test_a_connected_block_opens_the_duckdb_file_once_and_releases_it(tmp_path, 
     warehouse.replace_partition("ds", SCHEMA, days[0], files[days[0]])
     warehouse.partition_row_count("ds", days[0])
     assert len(opened) == 3, "outside a block, one connection per operation"
+
+
+def test_a_file_whose_buckets_leave_its_day_rolls_the_load_back(parts):
+    """A week's bucket filed under its first day passes a row count; the load refuses it."""
+    staged = parts.store.write_day("ds", DAY, day_table())
+    parts.warehouse.replace_partition("ds", SCHEMA, DAY, staged, "America/New_York")
+    before = rows(parts)
+    week = day_table()
+    end = week.schema.get_field_index("interval_end")
+    longer = pc.add(week.column("interval_end"), pa.scalar(timedelta(days=6), pa.duration("ms")))
+    week = week.set_column(end, week.schema.field(end), longer.cast(week.schema.field(end).type))
+    bad = parts.store.write_day("ds", DAY, week)
+    with pytest.raises(WarehouseError, match=r"2024-11-01: buckets from .* outside the day's"):
+        parts.warehouse.replace_partition("ds", SCHEMA, DAY, bad, "America/New_York")
+    assert rows(parts) == before
+    [logged] = parts.warehouse.loaded_files("ds", [DAY]).values()
+    assert logged.staged_file == staged.key, "the load log still names the good file"

@@ -102,8 +102,25 @@ def test_body_has_the_api_field_names():
         "timeZone": "Europe/Dublin",
         "groupBy": ["queueId"],
         "metrics": ["tHandle"],
+        "flattenMultivaluedDimensions": True,
         "pageSize": 100,
     }
+
+
+def test_multivalued_dimensions_are_always_asked_flattened():
+    plain = AggregateQuery(metrics=("nOffered",), group_by=("requestedRoutingSkillId",))
+    assert plain.definition()["flattenMultivaluedDimensions"] is True
+    assert AggregateQuery(metrics=("nOffered",)).definition() == {
+        "granularity": "PT30M",
+        "timeZone": "UTC",
+        "metrics": ["nOffered"],
+        "flattenMultivaluedDimensions": True,
+    }
+    explicit = AggregateQuery(metrics=("nOffered",), extra={"flattenMultivaluedDimensions": True})
+    assert explicit.definition() == AggregateQuery(metrics=("nOffered",)).definition()
+    with pytest.raises(QueryError, match="must stay true") as info:
+        AggregateQuery(metrics=("nOffered",), extra={"flattenMultivaluedDimensions": False})
+    assert info.value.field == "extra.flattenMultivaluedDimensions"
 
 
 @pytest.mark.parametrize(

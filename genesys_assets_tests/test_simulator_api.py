@@ -550,3 +550,41 @@ def _json(body: str | bytes) -> dict[str, Any]:
     import json
 
     return json.loads(body)
+
+
+# --- answer shape: implicit mediaType, multivalued dimensions --------------------------------
+
+
+def test_groups_carry_media_type_through_the_sdk_too(sdk: Any, conversations: Any) -> None:
+    body = query_body(sdk, granularity="P1D", group_by=["queueId"])
+    response = conversations.post_analytics_conversations_aggregates_query(body)
+    assert response.results
+    assert all(set(c.group) == {"queueId", "mediaType"} for c in response.results)
+
+
+def test_sdk_models_take_flattened_skills_but_mangle_arrays(
+    sdk: Any, sim: Simulator, conversations: Any, raw: RawClient
+) -> None:
+    # The SDK types a group as dict(str, str): an array arrives as its Python repr. That is why
+    # the client always sends flattenMultivaluedDimensions.
+    body = {
+        "interval": DAY,
+        "groupBy": ["requestedRoutingSkillId"],
+        "metrics": ["nOffered"],
+        "flattenMultivaluedDimensions": True,
+    }
+    flat = raw.query(body)
+    assert_known_fields(sdk, flat, "ConversationAggregateQueryResponse")
+    typed = conversations.post_analytics_conversations_aggregates_query(body)
+    assert [c.group for c in typed.results] == [c["group"] for c in flat["results"]]
+    assert any("," in c.group.get("requestedRoutingSkillId", "") for c in typed.results)
+
+    unflattened = {**body, "flattenMultivaluedDimensions": False}
+    arrays = raw.query(unflattened)
+    typed = conversations.post_analytics_conversations_aggregates_query(unflattened)
+    pairs = [
+        (t.group.get("requestedRoutingSkillId"), r["group"].get("requestedRoutingSkillId"))
+        for t, r in zip(typed.results, arrays["results"], strict=True)
+    ]
+    mangled = [(t, r) for t, r in pairs if isinstance(r, list)]
+    assert mangled and all(t == str(r) for t, r in mangled)

@@ -95,3 +95,17 @@ def test_cli_rejects_bad_settings() -> None:
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 2
     assert "unknown time zone" in stderr
+
+
+def test_media_type_in_groups_is_on_by_default_and_can_be_switched_off() -> None:
+    from genesys_assets.simulator.__main__ import build_parser, config_from_args
+    from genesys_assets.simulator.config import SimulatorConfig
+
+    parser = build_parser()
+    assert config_from_args(parser.parse_args([])).media_type_in_groups is True
+    off = config_from_args(parser.parse_args(["--no-media-type-in-groups"]))
+    assert off.media_type_in_groups is False
+    assert config_from_args(parser.parse_args(["--media-type-in-groups"])).media_type_in_groups
+    assert "--no-media-type-in-groups" in parser.format_help()
+    with pytest.raises(ValueError, match="media_type_in_groups must be a bool"):
+        SimulatorConfig(media_type_in_groups="false")  # type: ignore[arg-type]

@@ -142,7 +142,7 @@ def test_responses_are_compact_json(sim: Simulator) -> None:
     )
     assert answer.status == 200
     assert b": " not in answer.body and b", " not in answer.body
-    assert answer.body.startswith(b'{"results":[{"group":{},"data":[{"interval":')
+    assert answer.body.startswith(b'{"results":[{"group":{"mediaType":"')
 
 
 def test_keep_alive_connection_serves_several_requests(sim: Simulator) -> None:

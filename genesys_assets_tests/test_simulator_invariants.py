@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from genesys_assets.simulator import IMPLEMENTED_METRICS, Simulator, SimulatorConfig
+from genesys_assets.simulator.org import MEDIA_TYPES
 from genesys_assets.simulator.traffic import STREAMS
 
 from .raw_http import RawClient
@@ -219,7 +220,8 @@ def test_no_granularity_is_one_bucket_and_calendar_granularities_follow_the_zone
         months = raw.query(
             {"interval": interval, "granularity": "P1M", "timeZone": NY, "metrics": ["nOffered"]}
         )
-        assert sorted(iv for _, iv, _ in cells(months)) == [
+        # One group per media type, each with the same buckets.
+        assert sorted({iv for _, iv, _ in cells(months)}) == [
             "2024-10-01T04:00:00.000Z/2024-11-01T04:00:00.000Z",
             "2024-11-01T04:00:00.000Z/2024-12-01T05:00:00.000Z",
         ]
@@ -231,7 +233,7 @@ def test_no_granularity_is_one_bucket_and_calendar_granularities_follow_the_zone
                 "metrics": ["nOffered"],
             }
         )
-        assert sorted(iv for _, iv, _ in cells(weeks)) == [
+        assert sorted({iv for _, iv, _ in cells(weeks)}) == [
             "2024-10-28T04:00:00.000Z/2024-11-04T05:00:00.000Z",
             "2024-11-04T05:00:00.000Z/2024-11-11T05:00:00.000Z",
         ]
@@ -252,10 +254,10 @@ def test_user_groups_add_up_to_queue_totals(client: RawClient) -> None:
     by_queue = client.query({**body, "groupBy": ["queueId"]})
     assert any("userId" not in c["group"] for c in by_user["results"]), "unanswered group"
     assert comparable(rollup(by_user, {"queueId"})) == comparable(rollup(by_queue, {"queueId"}))
-    # And bucket by bucket, not just in total.
+    # And bucket by bucket, not just in total (both answers are also split by media type).
     per_bucket: dict[Any, dict[str, Any]] = {}
     for (group, interval, metric), stats in cells(by_user).items():
-        queue = tuple((d, v) for d, v in group if d == "queueId")
+        queue = tuple((d, v) for d, v in group if d in ("mediaType", "queueId"))
         merge(per_bucket.setdefault((queue, interval, metric), {}), stats)
     expected = {
         k: {f: v for f, v in s.items() if f not in ("ratio", "target")}
@@ -273,14 +275,17 @@ def test_group_keys_only_carry_dimensions_with_a_value(client: RawClient, sim: S
         }
     )
     groups = [c["group"] for c in answer["results"]]
-    assert {} in groups, "abandoned conversations: no agent, no wrap-up"
+    assert all("mediaType" in g for g in groups), "always there, asked for or not"
+    bare = [c for c in answer["results"] if set(c["group"]) == {"mediaType"}]
+    assert bare, "abandoned conversations: no agent, no wrap-up"
     assert all("purpose" not in g for g in groups), "a dimension this org never sets"
     team_ids = {t.id for t in sim.org.teams}
     assert all(g["teamId"] in team_ids for g in groups if "teamId" in g)
-    keys = [tuple(g.get(d, "") for d in ("userId", "wrapUpCode", "teamId")) for g in groups]
-    assert keys == sorted(keys), "groups sorted by their key"
-    unanswered = next(c for c in answer["results"] if c["group"] == {})
-    names = {m["metric"] for d in unanswered["data"] for m in d["metrics"]}
+    keys = [
+        tuple(g.get(d, "") for d in ("userId", "wrapUpCode", "teamId", "mediaType")) for g in groups
+    ]
+    assert keys == sorted(keys), "groups sorted by their key, the implicit mediaType last"
+    names = {m["metric"] for c in bare for d in c["data"] for m in d["metrics"]}
     assert "tAbandon" in names and "tHandle" not in names
 
 
@@ -373,6 +378,7 @@ def test_a_conversation_crossing_midnight_counts_on_both_days(
         if t >= midnight and offered_at.get(c, midnight) < midnight
     )
     conversation = block.conversation_ids()[ci]
+    media_type = MEDIA_TYPES[block.media[ci]]
     only_it = {
         "type": "and",
         "predicates": [{"dimension": "conversationId", "value": conversation}],
@@ -387,7 +393,8 @@ def test_a_conversation_crossing_midnight_counts_on_both_days(
                 "groupBy": ["conversationId"],
             }
         )
-        assert all(c["group"] == {"conversationId": conversation} for c in answer["results"])
+        expected = {"conversationId": conversation, "mediaType": media_type}
+        assert all(c["group"] == expected for c in answer["results"])
         return {m for _, _, m in cells(answer)}
 
     before, after = metrics_on("2024-11-05", "2024-11-06"), metrics_on("2024-11-06", "2024-11-07")
@@ -458,3 +465,178 @@ def _fields(config: SimulatorConfig) -> dict[str, Any]:
     from dataclasses import fields
 
     return {f.name: getattr(config, f.name) for f in fields(config)}
+
+
+# --- mediaType in every group --------------------------------------------------------------------
+
+DAY_BODY = {
+    "interval": "2024-11-05T00:00:00Z/2024-11-06T00:00:00Z",
+    "granularity": "PT1H",
+    "metrics": ALL_METRICS,
+}
+
+
+def counts(answer: dict[str, Any], keep: set[str]) -> dict[tuple[Any, str], int]:
+    """Each metric's count (denominator for the service-level observations), per kept key."""
+    return {
+        key: stats.get("count", stats.get("denominator", 0))
+        for key, stats in rollup(answer, keep).items()
+    }
+
+
+def test_a_query_by_queue_gets_groups_split_by_media_type(
+    client: RawClient, sim: Simulator
+) -> None:
+    by_queue = client.query({**DAY_BODY, "groupBy": ["queueId"]})
+    groups = [c["group"] for c in by_queue["results"]]
+    assert all(list(g) == ["queueId", "mediaType"] for g in groups)
+    pairs = [(g["queueId"], g["mediaType"]) for g in groups]
+    assert len(pairs) == len(set(pairs)), "one group per queue and media type"
+    assert len(pairs) > len({q for q, _ in pairs}), "some queues have several media types"
+    # Split for real: a queue's media groups are its conversations of that media type.
+    voice_only = client.query(
+        {
+            **DAY_BODY,
+            "groupBy": ["queueId"],
+            "filter": {"type": "and", "predicates": [{"dimension": "mediaType", "value": "voice"}]},
+        }
+    )
+    assert {c["group"]["mediaType"] for c in voice_only["results"]} == {"voice"}
+    voice = [c for c in by_queue["results"] if c["group"]["mediaType"] == "voice"]
+    assert voice == voice_only["results"]
+
+
+def test_group_sums_equal_the_query_grouped_by_queue_and_media_type(client: RawClient) -> None:
+    by_queue = client.query({**DAY_BODY, "groupBy": ["queueId"]})
+    explicit = client.query({**DAY_BODY, "groupBy": ["queueId", "mediaType"]})
+    by_queue_counts = counts(by_queue, {"queueId"})
+    assert by_queue_counts == counts(explicit, {"queueId"})
+    assert counts(by_queue, set()) == counts(explicit, set())
+    assert {m for _, m in by_queue_counts} == set(ALL_METRICS)
+    # Asking for mediaType changes nothing at all.
+    assert by_queue == explicit
+
+
+def test_no_group_by_is_one_group_per_media_type(client: RawClient) -> None:
+    answer = client.query(DAY_BODY)
+    groups = [c["group"] for c in answer["results"]]
+    assert groups == [{"mediaType": m} for m in sorted(MEDIA_TYPES)]
+
+
+def test_with_media_type_in_groups_off_groups_hold_exactly_the_group_by(
+    client: RawClient,
+) -> None:
+    config = SimulatorConfig(**{**_fields(CONFIG), "media_type_in_groups": False})
+    with Simulator(config) as plain:
+        plain_client = RawClient(plain.base_url, plain.client_id, plain.client_secret)
+        plain_client.login()
+        by_queue = plain_client.query({**DAY_BODY, "groupBy": ["queueId"]})
+        assert [list(c["group"]) for c in by_queue["results"]] == [["queueId"]] * len(
+            plain.org.queues
+        )
+        assert counts(by_queue, {"queueId"}) == counts(
+            client.query({**DAY_BODY, "groupBy": ["queueId"]}), {"queueId"}
+        )
+        [whole] = plain_client.query(DAY_BODY)["results"]
+        assert whole["group"] == {}
+        explicit = {**DAY_BODY, "groupBy": ["queueId", "mediaType"]}
+        path = "/api/v2/analytics/conversations/aggregates/query"
+        assert (
+            plain_client.request("POST", path, explicit).body
+            == client.request("POST", path, explicit).body
+        )
+
+
+# --- a multivalued dimension ---------------------------------------------------------------------
+
+SKILLS_BODY = {
+    "interval": "2024-11-05T00:00:00Z/2024-11-06T00:00:00Z",
+    "groupBy": ["queueId", "requestedRoutingSkillId"],
+    "metrics": ["nOffered", "nConversations", "tHandle"],
+}
+
+
+@pytest.mark.parametrize("flag", [None, False])
+def test_several_requested_skills_come_as_an_array_unless_flattened(
+    client: RawClient, sim: Simulator, flag: bool | None
+) -> None:
+    body = SKILLS_BODY if flag is None else {**SKILLS_BODY, "flattenMultivaluedDimensions": flag}
+    answer = client.query(body)
+    values = [c["group"].get("requestedRoutingSkillId") for c in answer["results"]]
+    arrays = [v for v in values if isinstance(v, list)]
+    singles = [v for v in values if isinstance(v, str)]
+    assert arrays and singles and None in values, "two skills, one skill, none"
+    skill_ids = {s.id for s in sim.org.routing_skills}
+    assert all(len(v) == 2 and v == sorted(set(v)) and set(v) <= skill_ids for v in arrays)
+    assert set(singles) <= skill_ids
+    # Requested skills are the queue's own, and only skill-routed queues request any.
+    queues = {q.id: q for q in sim.org.queues}
+    for container in answer["results"]:
+        value = container["group"].get("requestedRoutingSkillId")
+        own = {
+            sim.org.routing_skills[i].id
+            for i in queues[container["group"]["queueId"]].skill_indexes
+        }
+        asked = set(value if isinstance(value, list) else [value] if value else [])
+        assert asked <= own
+
+
+def test_flattened_skills_are_the_arrays_joined_with_commas(client: RawClient) -> None:
+    arrays = client.query(SKILLS_BODY)
+    flat = client.query({**SKILLS_BODY, "flattenMultivaluedDimensions": True})
+    joined = []
+    for container in arrays["results"]:
+        value = container["group"].get("requestedRoutingSkillId")
+        group = dict(container["group"])
+        if isinstance(value, list):
+            group["requestedRoutingSkillId"] = ",".join(value)
+        joined.append({**container, "group": group})
+    assert flat["results"] == joined
+    flat_values = [c["group"].get("requestedRoutingSkillId") for c in flat["results"]]
+    assert all(v is None or isinstance(v, str) for v in flat_values)
+    assert any(v and "," in v for v in flat_values)
+
+
+def test_skill_groups_add_up_and_a_skill_filter_matches_every_set_holding_it(
+    client: RawClient, sim: Simulator
+) -> None:
+    flat = {**SKILLS_BODY, "flattenMultivaluedDimensions": True}
+    by_skill = client.query(flat)
+    assert counts(by_skill, set()) == counts(client.query({**flat, "groupBy": []}), set())
+    # Outbound conversations are placed by agents, not routed: they never request a skill.
+    by_direction = client.query({**flat, "groupBy": ["direction", "requestedRoutingSkillId"]})
+    outbound = [
+        c["group"] for c in by_direction["results"] if c["group"]["direction"] == "outbound"
+    ]
+    assert outbound and all("requestedRoutingSkillId" not in g for g in outbound)
+
+    skill = next(
+        v.split(",")[0]
+        for c in by_skill["results"]
+        if "," in (v := c["group"].get("requestedRoutingSkillId", ""))
+    )
+    holding = sum(
+        stats["count"]
+        for (group, _, metric), stats in cells(by_skill).items()
+        if metric == "nOffered"
+        and skill in dict(group).get("requestedRoutingSkillId", "").split(",")
+    )
+    one_skill = {
+        "type": "and",
+        "predicates": [{"dimension": "requestedRoutingSkillId", "value": skill}],
+    }
+    filtered = client.query({**flat, "groupBy": [], "filter": one_skill})
+    assert holding == sum(s["count"] for (_, _, m), s in cells(filtered).items() if m == "nOffered")
+    assert holding > 0
+
+
+def test_requested_skills_are_reproducible_from_the_seed(client: RawClient) -> None:
+    path = "/api/v2/analytics/conversations/aggregates/query"
+    first = client.request("POST", path, SKILLS_BODY).body
+    with Simulator(CONFIG) as twin:
+        assert [s.id for s in twin.org.routing_skills] == [
+            s.id for s in Simulator(CONFIG).org.routing_skills
+        ]
+        twin_client = RawClient(twin.base_url, twin.client_id, twin.client_secret)
+        twin_client.login()
+        assert twin_client.request("POST", path, SKILLS_BODY).body == first

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from genesys_assets.genesys import catalog
 
+FLATTEN = "flattenMultivaluedDimensions"
+
 
 class QueryError(ValueError):
     """A query that the API would reject; `field` says where (e.g. `metrics[2]`)."""
@@ -185,7 +187,8 @@ class AggregateQuery:
     granularity: str | None = "PT30M"
     time_zone: str = "UTC"
     filter: Filter | None = None
-    # Extra body fields passed through as-is (e.g. `flattenMultivaluedDimensions`).
+    # Extra body fields passed through as-is (e.g. `queryType`). Not
+    # `flattenMultivaluedDimensions`: that one is always true (see `definition`).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -211,6 +214,12 @@ class AggregateQuery:
             raise QueryError("time_zone", f"unknown IANA time zone '{self.time_zone}'") from None
         if self.filter is not None:
             _check_filter(self.filter)
+        if self.extra.get(FLATTEN, True) is not True:
+            raise QueryError(
+                f"extra.{FLATTEN}",
+                "must stay true: without it a multivalued group value is an array, which the "
+                "flattener and the SDK's models (dict of str) cannot hold",
+            )
 
     def definition(self) -> dict[str, Any]:
         """The query in the API's field names, without the time window."""
@@ -223,6 +232,9 @@ class AggregateQuery:
         if self.filter is not None:
             body["filter"] = self.filter.to_api()
         body["metrics"] = list(self.metrics)
+        # Always: a multivalued dimension (requestedRoutingSkillId, ...) then comes as 'a,b'
+        # rather than ["a","b"], so every group value is a string, whatever a dataset groups by.
+        body[FLATTEN] = True
         body.update(self.extra)
         return body
 

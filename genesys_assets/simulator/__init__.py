@@ -12,7 +12,15 @@ in tests, benchmarks and `python -m genesys_assets.simulator`.
 
 from genesys_assets.simulator.config import SimulatorConfig
 from genesys_assets.simulator.errors import ApiError
-from genesys_assets.simulator.org import Agent, Division, Org, Queue, Team, WrapUpCode
+from genesys_assets.simulator.org import (
+    Agent,
+    Division,
+    Org,
+    Queue,
+    RoutingSkill,
+    Team,
+    WrapUpCode,
+)
 from genesys_assets.simulator.server import Simulator
 from genesys_assets.simulator.traffic import IMPLEMENTED_METRICS
 
@@ -23,6 +31,7 @@ __all__ = [
     "Division",
     "Org",
     "Queue",
+    "RoutingSkill",
     "Simulator",
     "SimulatorConfig",
     "Team",

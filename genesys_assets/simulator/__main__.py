@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--availability-lag-minutes", type=float, default=d.availability_lag_minutes)
     p.add_argument("--ingestion-lag", type=float, default=d.ingestion_lag_s, help="median, s")
     p.add_argument("--max-interval-days", type=float, default=d.max_interval_days)
+    p.add_argument(
+        "--media-type-in-groups",
+        action=argparse.BooleanOptionalAction,
+        default=d.media_type_in_groups,
+        help="every group carries mediaType and answers are split by it, as real ones are",
+    )
     p.add_argument("--job-delay", type=float, default=d.job_delay_s, help="seconds")
     p.add_argument("--job-ttl", type=float, default=d.job_ttl_s, help="seconds")
     p.add_argument("--page-size", type=int, default=d.default_page_size, help="jobs default")
@@ -113,6 +119,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         availability_lag_minutes=args.availability_lag_minutes,
         ingestion_lag_s=args.ingestion_lag,
         max_interval_days=args.max_interval_days,
+        media_type_in_groups=args.media_type_in_groups,
         job_delay_s=args.job_delay,
         job_ttl_s=args.job_ttl,
         default_page_size=args.page_size,

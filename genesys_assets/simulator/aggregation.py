@@ -7,6 +7,10 @@ a lookup of the conversation's group), and folded into that cell's statistics. E
 lands in exactly one bucket by its timestamp, which is what makes hourly buckets add up to
 daily ones and a 3-day query equal three 1-day queries.
 
+Groups are keyed by the requested dimensions plus, by default, mediaType: real answers carry
+mediaType in every group whatever groupBy says, and are split by it, so a client that groups by
+queue alone still gets one group per queue and media type and must sum them itself.
+
 The answer is written as JSON text directly (one string per result container) rather than via
 json.dumps of nested dicts: a large tenant's day is tens of MB, and jobs page the containers
 without serializing them again.
@@ -29,6 +33,8 @@ from genesys_assets.simulator.query import AggregateQuery, Filter, Predicate, is
 from genesys_assets.simulator.traffic import (
     BLOCK_MS,
     METRIC_SOURCES,
+    MULTIVALUE_SEPARATOR,
+    MULTIVALUED_DIMENSIONS,
     Block,
     Stream,
     TrafficStore,
@@ -77,6 +83,10 @@ class _BlockView:
         if col is None:
             return [False] * n
         wanted = predicate.value
+        if predicate.dimension in MULTIVALUED_DIMENSIONS:
+            # A conversation that asked for several skills matches each one of them.
+            sep = MULTIVALUE_SEPARATOR
+            return [v is not None and (v == wanted or wanted in v.split(sep)) for v in col]
         return [v == wanted for v in col]
 
 
@@ -95,8 +105,9 @@ class _Cells:
     Dropped conversations get a negative key. One int per cell keeps the per-event work in C.
     """
 
-    def __init__(self, query: AggregateQuery, cutoff: int) -> None:
+    def __init__(self, query: AggregateQuery, cutoff: int, dimensions: tuple[str, ...]) -> None:
         self.query = query
+        self.dimensions = dimensions  # what a group key is made of, in the group's key order
         self.edges = [b for b in query.bounds if b < cutoff] + [cutoff]
         self.width = len(self.edges) + 1
         self.kinds = [_kind(m) for m in query.metrics]
@@ -106,11 +117,20 @@ class _Cells:
         ]
 
 
-def run_query(store: TrafficStore, query: AggregateQuery, now_ms: int) -> list[str]:
+def group_dimensions(query: AggregateQuery, media_type_in_groups: bool) -> tuple[str, ...]:
+    """The dimensions that key the answer's groups: groupBy, plus mediaType unless it is off."""
+    if media_type_in_groups and "mediaType" not in query.group_by:
+        return (*query.group_by, "mediaType")
+    return query.group_by
+
+
+def run_query(
+    store: TrafficStore, query: AggregateQuery, now_ms: int, *, media_type_in_groups: bool = True
+) -> list[str]:
     """The query's result containers as JSON texts, in the order the API returns them.
 
     Only events stamped at or before `now_ms` exist yet, so an open day answers with what has
-    completed so far.
+    completed so far. `media_type_in_groups` is `SimulatorConfig.media_type_in_groups`.
     """
     org = store.model.org
     start, end = query.bounds[0], query.bounds[-1]
@@ -118,7 +138,8 @@ def run_query(store: TrafficStore, query: AggregateQuery, now_ms: int) -> list[s
     key_index: dict[tuple[str | None, ...], int] = {}
     if cutoff <= start:
         return []
-    cells = _Cells(query, cutoff)
+    dimensions = group_dimensions(query, media_type_in_groups)
+    cells = _Cells(query, cutoff, dimensions)
     lag = store.model.lag
     targets_by_queue = [q.service_level_target for q in org.queues]
     sources = [(mi, METRIC_SOURCES.get(m, ())) for mi, m in enumerate(query.metrics)]
@@ -133,7 +154,7 @@ def run_query(store: TrafficStore, query: AggregateQuery, now_ms: int) -> list[s
         if block.count == 0:
             continue
         view = _BlockView(org, block)
-        kids = _group_ids(view, query, key_index)
+        kids = _group_ids(view, query.filter, dimensions, key_index)
         if kids is None:
             continue
         width = cells.width
@@ -202,17 +223,20 @@ def _fold_service_level(
 
 
 def _group_ids(
-    view: _BlockView, query: AggregateQuery, key_index: dict[tuple[str | None, ...], int]
+    view: _BlockView,
+    query_filter: Filter | None,
+    dimensions: tuple[str, ...],
+    key_index: dict[tuple[str | None, ...], int],
 ) -> list[int] | None:
     """Group id per conversation of the block, -1 where the filter drops it; None if all are."""
     n = view.block.count
-    keep = view.matches(query.filter) if query.filter is not None else None
+    keep = view.matches(query_filter) if query_filter is not None else None
     if keep is not None and not any(keep):
         return None
-    if not query.group_by:
+    if not dimensions:
         kid = key_index.setdefault((), 0)
         return [kid] * n if keep is None else [kid if k else -1 for k in keep]
-    columns = [view.column(d) or [None] * n for d in query.group_by]
+    columns = [view.column(d) or [None] * n for d in dimensions]
     get = key_index.get
     kids = []
     append = kids.append
@@ -253,6 +277,10 @@ def _render(cells: _Cells, key_index: dict[tuple[str | None, ...], int]) -> list
                 row.append(text)
 
     intervals = [f"{iso_ms(a)}/{iso_ms(b)}" for a, b in itertools.pairwise(query.bounds)]
+    # Which key positions hold several values joined, to answer as arrays (unless flattened).
+    split = tuple(
+        d in MULTIVALUED_DIMENSIONS and not query.flatten_multivalued for d in cells.dimensions
+    )
     containers: list[str] = []
     current = -1
     data: list[str] = []
@@ -260,11 +288,11 @@ def _render(cells: _Cells, key_index: dict[tuple[str | None, ...], int]) -> list
         group_rank, bucket = divmod(slot, n_buckets)
         if group_rank != current:
             if data:
-                containers.append(_container(query, keys[current], data))
+                containers.append(_container(cells.dimensions, split, keys[current], data))
             current, data = group_rank, []
         data.append(f'{{"interval":"{intervals[bucket]}","metrics":[{",".join(rows[slot])}]}}')
     if data:
-        containers.append(_container(query, keys[current], data))
+        containers.append(_container(cells.dimensions, split, keys[current], data))
     return containers
 
 
@@ -293,8 +321,21 @@ def _texts(
     return out
 
 
-def _container(query: AggregateQuery, key: tuple[str | None, ...], data: list[str]) -> str:
-    group = {d: v for d, v in zip(query.group_by, key, strict=True) if v is not None}
+def _container(
+    dimensions: tuple[str, ...],
+    split: tuple[bool, ...],
+    key: tuple[str | None, ...],
+    data: list[str],
+) -> str:
+    group: dict[str, str | list[str]] = {}
+    for dimension, multivalued, value in zip(dimensions, split, key, strict=True):
+        if value is None:
+            continue
+        # One value stays a plain string; only several come as an array.
+        if multivalued and MULTIVALUE_SEPARATOR in value:
+            group[dimension] = value.split(MULTIVALUE_SEPARATOR)
+        else:
+            group[dimension] = value
     return f'{{"group":{json.dumps(group, separators=_SEP)},"data":[{",".join(data)}]}}'
 
 

@@ -178,7 +178,12 @@ class Api:
 
     def _aggregate_query(self, request: Request, params: dict[str, str]) -> Response:
         query = parse_query(_json_body(request), max_interval_days=self.config.max_interval_days)
-        containers = run_query(self.traffic, query, self.clock.now_ms())
+        containers = run_query(
+            self.traffic,
+            query,
+            self.clock.now_ms(),
+            media_type_in_groups=self.config.media_type_in_groups,
+        )
         return Response(200, results_document(containers))
 
     def _job_submit(self, request: Request, params: dict[str, str]) -> Response:

@@ -49,8 +49,11 @@ class SimulatorConfig:
     # a bucket that just closed can still grow. 0 = visible the moment it happens.
     ingestion_lag_s: float = 15.0
 
-    # --- query limits ----------------------------------------------------------------------
+    # --- query limits and answer shape ------------------------------------------------------
     max_interval_days: float = 31.0
+    # Every group carries mediaType and the answer is split by it, whatever groupBy names, as
+    # real answers are (likely, not documented). False: groups hold exactly the groupBy keys.
+    media_type_in_groups: bool = True
 
     # --- async jobs ----------------------------------------------------------------------
     job_delay_s: float = 2.0  # QUEUED for the first half, PENDING for the second, then FULFILLED
@@ -103,6 +106,11 @@ class SimulatorConfig:
             problems.append("availability_lag_minutes and ingestion_lag_s must be >= 0")
         if self.max_interval_days <= 0:
             problems.append("max_interval_days must be > 0")
+        if not isinstance(self.media_type_in_groups, bool):
+            # A truthy string ("false") from a config file would silently mean True.
+            problems.append(
+                f"media_type_in_groups must be a bool, got {self.media_type_in_groups!r}"
+            )
         if self.job_delay_s < 0 or self.job_ttl_s <= 0:
             problems.append("job_delay_s must be >= 0 and job_ttl_s > 0")
         if self.default_page_size < 1:

@@ -1,4 +1,4 @@
-"""The simulated tenant: divisions, queues, teams, agents and wrap-up codes.
+"""The simulated tenant: divisions, queues, teams, agents, wrap-up codes and routing skills.
 
 Everything is drawn from one RNG seeded from the config seed, so the same seed gives the same
 ids and names in every process (tests compare ids across runs, the pipeline stores them).
@@ -71,6 +71,15 @@ _WRAP_UP_NAMES = (
     "Account Updated", "Transferred", "Wrong Department", "Information Provided",
 )  # fmt: skip
 
+# Routing skills a flow can request. Drawn from an RNG of their own, so that adding them left
+# every other id of a seed unchanged.
+_SKILL_NAMES = (
+    "Billing", "Payments", "Technical Support", "Internet", "Mobile", "TV & Streaming",
+    "Hardware", "Sales", "Retention", "Claims", "Shipping", "Account Security",
+    "Business Accounts", "Escalations", "Spanish", "French",
+)  # fmt: skip
+_SKILL_ROUTED_SHARE = 0.7  # queues whose flow requests skills; the rest route on queue alone
+
 # Media mixes of the kinds of queue a contact center runs; weights in MEDIA_TYPES order.
 _PROFILES: tuple[tuple[str, float, tuple[float, ...], float], ...] = (
     # name, how common, media weights, share of agent-initiated outbound conversations
@@ -106,6 +115,12 @@ class WrapUpCode:
 
 
 @dataclass(frozen=True)
+class RoutingSkill:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Queue:
     id: str
     name: str
@@ -120,6 +135,8 @@ class Queue:
     popularity: float  # relative share of the org's traffic
     member_indexes: tuple[int, ...]  # into Org.agents
     joined_member_count: int
+    # Into Org.routing_skills; the first is the queue's primary skill. Empty: no skill routing.
+    skill_indexes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,7 @@ class Org:
     queues: tuple[Queue, ...]
     agents: tuple[Agent, ...]
     wrap_up_codes: tuple[WrapUpCode, ...]
+    routing_skills: tuple[RoutingSkill, ...] = ()
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -215,6 +233,8 @@ def generate_org(config: SimulatorConfig) -> Org:
         for ai in range(config.agents)
     )
 
+    skills, queue_skills = _routing_skills(config, names)
+
     profile_weights = [p[1] for p in _PROFILES]
     epoch = datetime(2019, 1, 1, tzinfo=UTC)
     queues = []
@@ -240,6 +260,7 @@ def generate_org(config: SimulatorConfig) -> Org:
                 popularity=popularity[qi],
                 member_indexes=tuple(sorted(members[qi])),
                 joined_member_count=max(1, math.ceil(count * rng.uniform(0.6, 1.0))),
+                skill_indexes=queue_skills[qi],
             )
         )
 
@@ -250,4 +271,30 @@ def generate_org(config: SimulatorConfig) -> Org:
         queues=tuple(queues),
         agents=agents,
         wrap_up_codes=wrap_up_codes,
+        routing_skills=skills,
     )
+
+
+def _routing_skills(
+    config: SimulatorConfig, queue_names: list[str]
+) -> tuple[tuple[RoutingSkill, ...], list[tuple[int, ...]]]:
+    """The org's skills, and 2-3 of them per skill-routed queue (none for the others).
+
+    A queue named after a skill ("Billing", "Spanish - Customer Care") has it as its primary
+    skill, so that a skill breakdown reads plausibly next to the queue names.
+    """
+    rng = random.Random(f"{config.seed}:skills")
+    skills = tuple(RoutingSkill(genesys_id(rng), name) for name in _SKILL_NAMES)
+    per_queue: list[tuple[int, ...]] = []
+    for name in queue_names:
+        if rng.random() >= _SKILL_ROUTED_SHARE:
+            per_queue.append(())
+            continue
+        chosen = [i for i, skill in enumerate(_SKILL_NAMES) if skill in name][:1]
+        wanted = rng.choice((2, 3))
+        while len(chosen) < wanted:
+            pick = rng.randrange(len(skills))
+            if pick not in chosen:
+                chosen.append(pick)
+        per_queue.append(tuple(chosen))
+    return skills, per_queue

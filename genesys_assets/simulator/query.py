@@ -78,6 +78,8 @@ class AggregateQuery:
     metrics: tuple[str, ...]
     bounds: tuple[int, ...]  # bucket edges in epoch ms: bucket i is [bounds[i], bounds[i+1])
     page_size: int | None = None  # async jobs only
+    # flattenMultivaluedDimensions: a multivalued group value as 'a,b' rather than ["a","b"].
+    flatten_multivalued: bool = False
 
 
 def to_ms(moment: datetime) -> int:
@@ -166,6 +168,7 @@ def parse_query(
         metrics=metrics,
         bounds=bucket_bounds(start, end, granularity, zone),
         page_size=page_size,
+        flatten_multivalued=body.get("flattenMultivaluedDimensions") is True,
     )
 
 

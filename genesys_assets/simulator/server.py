@@ -237,7 +237,13 @@ class Simulator:
             self.config.token_ttl_s,
         )
         self._jobs = JobStore(
-            lambda query, now_ms: run_query(self.traffic, query, now_ms),
+            # Jobs page the very containers the sync query would answer, same group keys.
+            lambda query, now_ms: run_query(
+                self.traffic,
+                query,
+                now_ms,
+                media_type_in_groups=self.config.media_type_in_groups,
+            ),
             self.config.job_delay_s,
             self.config.job_ttl_s,
         )

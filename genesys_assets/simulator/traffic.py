@@ -80,6 +80,15 @@ _Z_TABLE: tuple[float, ...] = tuple(
     statistics.NormalDist().inv_cdf((i + 0.5) / _Z_SIZE) for i in range(_Z_SIZE)
 )
 
+# Dimensions whose value can be several values. The per-conversation columns hold them joined
+# by MULTIVALUE_SEPARATOR (ids never contain one), so grouping and the hot loops treat them as
+# the strings they are when the query asks for flattenMultivaluedDimensions; the answer splits
+# them back into arrays otherwise.
+MULTIVALUED_DIMENSIONS: frozenset[str] = frozenset({"requestedRoutingSkillId"})
+MULTIVALUE_SEPARATOR = ","
+_PRIMARY_SKILL_SHARE = 0.6  # of skill-routed conversations, those asking the queue's primary
+_SECOND_SKILL_SHARE = 0.3  # of skill-routed conversations, those asking for two skills at once
+
 DISCONNECT_TYPES: tuple[str, ...] = (
     "peer", "client", "system", "error", "transfer", "transfer.consult", "endpoint",
 )  # fmt: skip
@@ -174,6 +183,7 @@ class Block:
     disconnect: bytes  # DISCONNECT_TYPES index
     streams: tuple[Stream, ...]
     _conversation_ids: list[str] | None = field(default=None, repr=False)
+    _requested_skills: list[str | None] | None = field(default=None, repr=False)
 
     @property
     def start_ms(self) -> int:
@@ -188,6 +198,37 @@ class Block:
                 str(uuid.UUID(int=bits(128), version=4)) for _ in range(self.count)
             ]
         return self._conversation_ids
+
+    def requested_skills(self, org: Org) -> list[str | None]:
+        """The skill ids each conversation's flow requested, joined; None where it asked none.
+
+        Like the conversation ids, drawn from a stream of their own on first use: queries that
+        do not ask for skills pay nothing, and every other number of a seed stays as it was.
+        Only inbound conversations of skill-routed queues request skills (outbound ones are
+        placed by an agent, not routed). Ids are sorted, so one set of skills is one group.
+        """
+        if self._requested_skills is None:
+            rnd = random.Random(f"{self.seed}:skills:{self.hour}").random
+            skill_ids = [s.id for s in org.routing_skills]
+            per_queue = [q.skill_indexes for q in org.queues]
+            out: list[str | None] = []
+            for queue, outbound in zip(self.queue, self.outbound, strict=True):
+                options = per_queue[queue]
+                if outbound or not options:
+                    out.append(None)
+                    continue
+                if rnd() < _PRIMARY_SKILL_SHARE:
+                    first = options[0]
+                else:
+                    first = options[1 + int(rnd() * (len(options) - 1))]
+                if rnd() < _SECOND_SKILL_SHARE:
+                    rest = [i for i in options if i != first]
+                    pair = sorted((skill_ids[first], skill_ids[rest[int(rnd() * len(rest))]]))
+                    out.append(MULTIVALUE_SEPARATOR.join(pair))
+                else:
+                    out.append(skill_ids[first])
+            self._requested_skills = out
+        return self._requested_skills
 
 
 def dimension_values(org: Org, block: Block, dimension: str) -> list[str | None] | None:
@@ -215,6 +256,8 @@ def dimension_values(org: Org, block: Block, dimension: str) -> list[str | None]
         return [DISCONNECT_TYPES[d] for d in block.disconnect]
     if dimension == "conversationId":
         return list(block.conversation_ids())
+    if dimension == "requestedRoutingSkillId":
+        return list(block.requested_skills(org)) if org.routing_skills else None
     return None
 
 

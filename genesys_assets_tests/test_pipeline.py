@@ -266,7 +266,7 @@ def test_settings_that_cannot_work_name_the_variable(clean_env, monkeypatch):
     monkeypatch.setenv("GENESYS_REGION", "mypurecloud.ie")
     monkeypatch.setenv("GENESYS_MAX_CONCURRENCY", "four")
     with pytest.raises(
-        SettingsError, match="GENESYS_MAX_CONCURRENCY must be a int number, got 'four'"
+        SettingsError, match="GENESYS_MAX_CONCURRENCY must be a whole number, got 'four'"
     ):
         resources()
 

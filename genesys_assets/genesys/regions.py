@@ -40,11 +40,19 @@ def api_host(region: str | None = None, base_url: str | None = None) -> str:
     """The API base URL for an explicit URL (wins) or a region name/domain."""
     if base_url:
         parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        # The value is never echoed: a URL with a user:password part would carry a secret.
+        if "@" in parts.netloc:
             raise GenesysConfigError(
-                f"GENESYS_API_HOST must be a URL such as https://api.mypurecloud.ie or "
-                f"http://127.0.0.1:8080, got '{base_url}'"
+                "GENESYS_API_HOST must not carry a user or password (the '...@' part); use "
+                "GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET"
             )
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise GenesysConfigError(
+                "GENESYS_API_HOST must be a URL such as https://api.mypurecloud.ie or "
+                "http://127.0.0.1:8080"
+            )
+        if parts.query or parts.fragment:
+            raise GenesysConfigError("GENESYS_API_HOST must not have a query string or fragment")
         return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
     if not region:
         raise GenesysConfigError(

@@ -170,6 +170,7 @@ class Transport:
         throttled = 0
         refreshed = False
         last_problem = "no attempt made"
+        last_timeout: str | None = None  # "read" or "connect" when the last attempt timed out
         for attempt in range(1, policy.max_attempts + 1):
             self.limiter.acquire()
             request_headers = dict(headers or {})
@@ -184,12 +185,14 @@ class Transport:
                 # Timeouts, refused or dropped connections, bodies cut short of their
                 # Content-Length: none of these reached us as an answer, all are worth a retry.
                 last_problem = f"{type(exc).__name__} ({_describe(exc)})"
+                last_timeout = _timeout_kind(exc)
                 wait = policy.backoff(attempt, self._rng)
                 self._log_retry(what, attempt, last_problem, None, wait)
                 if attempt < policy.max_attempts:
                     time.sleep(wait)
                 continue
 
+            last_timeout = None
             status = response.status
             correlation_id = response.headers.get("ININ-Correlation-Id")
             self._observe_rate_limit(response.headers)
@@ -239,10 +242,23 @@ class Transport:
                     time.sleep(wait)
                 continue
             raise _error_for(status, response.data, correlation_id, what)
+        if last_timeout == "read":
+            advice = (
+                f"The server did not answer within GENESYS_READ_TIMEOUT "
+                f"({policy.read_timeout_s:g} s): raise it (large days answer slowly), lower "
+                "GENESYS_CHUNK_DAYS, or raise GENESYS_MAX_ATTEMPTS."
+            )
+        elif last_timeout == "connect":
+            advice = (
+                f"No connection within GENESYS_CONNECT_TIMEOUT ({policy.connect_timeout_s:g} s): "
+                "check the network and the host, raise GENESYS_CONNECT_TIMEOUT or "
+                "GENESYS_MAX_ATTEMPTS."
+            )
+        else:
+            advice = "Raise GENESYS_MAX_ATTEMPTS or check the API status."
         raise GenesysRetriesExhausted(
             f"{what}: gave up after {policy.max_attempts} attempts "
-            f"({time.monotonic() - started:.1f} s); last problem: {last_problem}. "
-            "Raise GENESYS_MAX_ATTEMPTS or check the API status."
+            f"({time.monotonic() - started:.1f} s); last problem: {last_problem}. {advice}"
         )
 
     def _request(
@@ -368,6 +384,22 @@ def _float_header(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _timeout_kind(exc: BaseException) -> str | None:
+    """'read' or 'connect' when `exc` (or what it wraps) is that kind of timeout."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, urllib3.exceptions.ReadTimeoutError):
+            return "read"
+        if isinstance(seen, urllib3.exceptions.ConnectTimeoutError):
+            return "connect"
+        if isinstance(seen, TimeoutError):
+            return "read"
+        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    return None
 
 
 def _path(url: str) -> str:

@@ -11,10 +11,13 @@ fix, before any run can write anything. Secrets are passed as `EnvVar`s: Dagster
 when a run starts, so their values never appear in the definitions or the UI.
 """
 
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from dagster import EnvVar
 
@@ -47,17 +50,63 @@ def home(env: Mapping[str, str]) -> Path:
     return Path(env.get("GENESYS_ASSETS_HOME") or project_root() / ".genesys_assets")
 
 
-def _number(env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T]) -> T:
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: T,
+    kind: Callable[[str], T],
+    *,
+    maximum: float | None = None,
+) -> T:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
+    what = "whole" if kind is int else "decimal"
     try:
-        value = kind(raw)
+        value = kind(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name} must be a {kind.__name__} number, got '{raw}'") from None
+        raise SettingsError(f"{name} must be a {what} number, got '{raw}'") from None
+    # float() takes nan and inf; a timeout or rate of either only fails deep inside a run.
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, got '{raw}'")
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got '{raw}'")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum:g}, got '{raw}'")
     return value
+
+
+# What DuckDB's memory_limit accepts (checked against DuckDB 2.0.1 in the tests): a number and
+# a unit, or a percentage of the machine's memory.
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.IGNORECASE)
+
+
+def _memory(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    if not _MEMORY.match(raw):
+        raise SettingsError(
+            f"{name} must be an amount of memory such as 128MB, 2GB or 50%, got '{raw}'"
+        )
+    return raw.strip()
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """A URL setting, refused if it carries credentials (which would reach every log line that
+    names the host). The message never repeats the value."""
+    raw = env.get(name)
+    if not raw:
+        return None
+    parts = urlsplit(raw.strip())
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise SettingsError(
+            f"{name} must not carry a user or password (the '...@' part): credentials go in "
+            "their own variables, never in a URL that logs and metadata show"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http(s) URL such as https://host:port")
+    if parts.query or parts.fragment:
+        raise SettingsError(f"{name} must not have a query string or fragment")
+    return raw.strip()
 
 
 def _require(env: Mapping[str, str], because: str, *names: str) -> None:
@@ -78,6 +127,7 @@ def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
         "job_timeout_s": _number(env, "GENESYS_JOB_TIMEOUT", 1800.0, float),
         "query_mode": env.get("GENESYS_QUERY_MODE") or "auto",
     }
+    api_url = _url(env, "GENESYS_API_HOST")
     if tuning["query_mode"] not in ("auto", "sync", "jobs"):
         raise SettingsError(
             f"GENESYS_QUERY_MODE must be auto, sync or jobs, got '{tuning['query_mode']}'"
@@ -93,19 +143,23 @@ def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
         )
     from genesys_assets.genesys.regions import api_host
 
-    api_host(region=env.get("GENESYS_REGION"), base_url=env.get("GENESYS_API_HOST"))
+    api_host(region=env.get("GENESYS_REGION"), base_url=api_url)
     return GenesysResource(
         client_id=EnvVar("GENESYS_CLIENT_ID"),
         client_secret=EnvVar("GENESYS_CLIENT_SECRET"),
         region=env.get("GENESYS_REGION") or None,
-        api_host=env.get("GENESYS_API_HOST") or None,
+        api_host=api_url,
         **tuning,
     )
 
 
 def stage_resource(env: Mapping[str, str]) -> StageResource:
+    grace = _number(env, "GENESYS_STAGE_GRACE_HOURS", 24.0, float)
     if not env.get("S3_BUCKET"):
-        return LocalStageResource(root=str(home(env) / "stage"))
+        root = home(env) / "stage"
+        if root.exists() and not root.is_dir():
+            raise SettingsError(f"GENESYS_ASSETS_HOME: {root} is a file, the stage needs a folder")
+        return LocalStageResource(root=str(root), grace_hours=grace)
     sse = env.get("S3_SSE") or ("aws:kms" if env.get("S3_KMS_KEY_ID") else "AES256")
     if sse not in ("AES256", "aws:kms"):
         raise SettingsError(f"S3_SSE must be AES256 or aws:kms, got '{sse}'")
@@ -116,16 +170,30 @@ def stage_resource(env: Mapping[str, str]) -> StageResource:
         prefix=(env.get("S3_PREFIX") or "genesys").strip("/"),
         sse=sse,
         kms_key_id=env.get("S3_KMS_KEY_ID") or None,
-        endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+        endpoint_url=_url(env, "AWS_ENDPOINT_URL_S3") or _url(env, "AWS_ENDPOINT_URL"),
         region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        grace_hours=grace,
     )
 
 
 def warehouse_resource(env: Mapping[str, str], stage: StageResource) -> WarehouseResource:
+    max_shrink = _number(env, "GENESYS_DIMENSION_MAX_SHRINK", 0.5, float, maximum=1.0)
     if not env.get("SNOWFLAKE_ACCOUNT"):
         path = env.get("DUCKDB_DATABASE") or str(home(env) / "warehouse.duckdb")
-        memory_limit = env.get("DUCKDB_MEMORY_LIMIT") or "128MB"
-        return DuckDBWarehouseResource(path=path, stage=stage, memory_limit=memory_limit)
+        if Path(path).is_dir():
+            raise SettingsError(
+                f"DUCKDB_DATABASE names a folder ({path}); give the path of a database file, "
+                "e.g. .../warehouse.duckdb"
+            )
+        if Path(path).parent.exists() and not Path(path).parent.is_dir():
+            raise SettingsError(f"DUCKDB_DATABASE: {Path(path).parent} is a file, not a folder")
+        return DuckDBWarehouseResource(
+            path=path,
+            stage=stage,
+            memory_limit=_memory(env, "DUCKDB_MEMORY_LIMIT", "128MB"),
+            lock_timeout_s=_number(env, "DUCKDB_LOCK_TIMEOUT", 300.0, float),
+            max_shrink=max_shrink,
+        )
     if not isinstance(stage, S3StageResource):
         raise SettingsError(
             "SNOWFLAKE_ACCOUNT is set: Snowflake loads with COPY INTO from the S3 stage "
@@ -163,11 +231,33 @@ def warehouse_resource(env: Mapping[str, str], stage: StageResource) -> Warehous
         database=env["SNOWFLAKE_DATABASE"],
         schema_name=env.get("SNOWFLAKE_SCHEMA") or "GENESYS",
         stage_name=env["SNOWFLAKE_STAGE"],
-        host=env.get("SNOWFLAKE_HOST") or None,
-        port=_number(env, "SNOWFLAKE_PORT", 0, int) or None,
-        protocol=env.get("SNOWFLAKE_PROTOCOL") or None,
+        host=_host(env, "SNOWFLAKE_HOST"),
+        port=_number(env, "SNOWFLAKE_PORT", 0, int, maximum=65535) or None,
+        protocol=_protocol(env),
         network_timeout_s=_number(env, "SNOWFLAKE_NETWORK_TIMEOUT", 600, int),
+        max_shrink=max_shrink,
     )
+
+
+def _host(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    if "@" in raw or "/" in raw or ":" in raw:
+        raise SettingsError(
+            f"{name} must be a bare host name (no scheme, port, path or user), e.g. "
+            "acme-xy12345.snowflakecomputing.com"
+        )
+    return raw.strip()
+
+
+def _protocol(env: Mapping[str, str]) -> str | None:
+    raw = env.get("SNOWFLAKE_PROTOCOL")
+    if not raw:
+        return None
+    if raw not in ("http", "https"):
+        raise SettingsError(f"SNOWFLAKE_PROTOCOL must be http or https, got '{raw}'")
+    return raw
 
 
 def resources(env: Mapping[str, str] | None = None) -> dict[str, Any]:

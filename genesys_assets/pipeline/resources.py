@@ -206,6 +206,7 @@ class DuckDBWarehouseResource(WarehouseResource):
     path: str = Field(description="DUCKDB_DATABASE")
     schema_name: str = "genesys"
     memory_limit: str = Field(default="128MB", description="DUCKDB_MEMORY_LIMIT")
+    lock_timeout_s: float = Field(default=300.0, description="DUCKDB_LOCK_TIMEOUT")
 
     def get_warehouse(self) -> "Warehouse":
         from genesys_assets.warehouse.duckdb import DuckDBWarehouse
@@ -215,6 +216,7 @@ class DuckDBWarehouseResource(WarehouseResource):
             self.stage.get_stage(),
             schema=self.schema_name,
             memory_limit=self.memory_limit,
+            lock_timeout_s=self.lock_timeout_s,
         )
 
 

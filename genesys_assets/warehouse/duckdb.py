@@ -116,8 +116,14 @@ class DuckDBWarehouse(Warehouse):
                 con = duckdb.connect(str(self.path), config={"memory_limit": self.memory_limit})
                 break
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" not in str(exc).lower():
                     raise WarehouseError(f"cannot open {self.path}: {exc}") from None
+                if time.monotonic() > deadline:
+                    raise WarehouseError(
+                        f"cannot open {self.path}: another process has held it for "
+                        f"{self.lock_timeout_s:g} s (DUCKDB_LOCK_TIMEOUT); close that connection "
+                        f"(an analyst's session?) or raise DUCKDB_LOCK_TIMEOUT: {exc}"
+                    ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         try:

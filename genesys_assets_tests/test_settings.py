@@ -6,18 +6,23 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import traceback
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
+import urllib3
 
 from genesys_assets import datasets
 from genesys_assets.definitions import build_definitions
 from genesys_assets.genesys.auth import ClientCredentials
 from genesys_assets.genesys.client import ClientSettings, GenesysClient
 from genesys_assets.genesys.errors import GenesysConfigError, GenesysRetriesExhausted
-from genesys_assets.genesys.query import AggregateQuery
+from genesys_assets.genesys.query import AggregateQuery, day_interval
+from genesys_assets.genesys.ratelimit import RateLimiter
 from genesys_assets.genesys.regions import api_host
+from genesys_assets.genesys.transport import RetryPolicy, Transport
 from genesys_assets.pipeline.environment import SettingsError, resources
 from genesys_assets.stage import LocalStage
 from genesys_assets.warehouse import WarehouseError
@@ -186,3 +191,281 @@ def test_the_duckdb_lock_wait_is_a_setting_and_its_error_names_it(clean_env, tmp
     finally:
         holder.kill()
         holder.wait(10)
+
+
+# -- what the first round left to fail late, or told wrong -----------------------------------
+
+# Distinctive enough that finding them anywhere in an error means they leaked.
+USER = "alice7f3q"
+PASSWORD = "hunter2x9zq"
+SECONDS_SETTINGS = (
+    "GENESYS_CONNECT_TIMEOUT",
+    "GENESYS_READ_TIMEOUT",
+    "GENESYS_MAX_RETRY_WAIT",
+    "GENESYS_JOB_TIMEOUT",
+    "DUCKDB_LOCK_TIMEOUT",
+    "SNOWFLAKE_NETWORK_TIMEOUT",
+)
+
+
+def snowflake(env: dict[str, str], **more: str) -> dict[str, str]:
+    return {
+        **env,
+        "S3_BUCKET": "b",
+        "SNOWFLAKE_ACCOUNT": "a",
+        "SNOWFLAKE_USER": "u",
+        "SNOWFLAKE_PASSWORD": "p",
+        "SNOWFLAKE_DATABASE": "d",
+        "SNOWFLAKE_STAGE": "s",
+        **more,
+    }
+
+
+def leaks(exc: BaseException) -> list[str]:
+    """The secrets found in an exception's message, repr or printed traceback."""
+    shown = str(exc) + repr(exc) + "".join(traceback.format_exception(exc))
+    return [secret for secret in (USER, PASSWORD) if secret in shown]
+
+
+@pytest.mark.parametrize(
+    "value", ["128MB", "1GB", "512MiB", "2.5GB", "80%", "1%", "100%", "1TiB", "256 mb", " 2GB "]
+)
+def test_every_memory_limit_accepted_is_one_duckdb_takes(clean_env, value):
+    limit = resources({**clean_env, "DUCKDB_MEMORY_LIMIT": value})["warehouse"].memory_limit
+    with duckdb.connect(config={"memory_limit": limit}) as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    "value", ["1B", "1KB", "0MB", "0%", "150%", "1PB", "+1GB", "1,5GB", "1.5.5GB"]
+)
+def test_a_memory_limit_duckdb_refuses_at_connect_fails_at_load(clean_env, value):
+    # DuckDB refuses these only once a run uses the file: too small for its first allocation,
+    # more than all of the machine's memory, or an unknown unit.
+    with pytest.raises(duckdb.Error), duckdb.connect(config={"memory_limit": value}) as con:
+        con.execute("SELECT current_setting('memory_limit')").fetchone()
+    with pytest.raises(SettingsError, match=r"^DUCKDB_MEMORY_LIMIT must be "):
+        resources({**clean_env, "DUCKDB_MEMORY_LIMIT": value})
+
+
+def test_a_duckdb_database_below_a_file_fails_at_load_however_deep(clean_env, tmp_path):
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(SettingsError, match=r"^DUCKDB_DATABASE: .*notes\.txt is a file"):
+        resources({**clean_env, "DUCKDB_DATABASE": str(tmp_path / "notes.txt" / "a" / "w.duckdb")})
+
+
+def test_an_in_memory_duckdb_database_is_refused(clean_env):
+    # Every operation opens the file anew: in memory, each load would vanish when it closes.
+    with pytest.raises(SettingsError, match=r"^DUCKDB_DATABASE must be a file"):
+        resources({**clean_env, "DUCKDB_DATABASE": ":memory:"})
+
+
+def test_a_home_that_is_a_file_names_genesys_assets_home(tmp_path):
+    (tmp_path / "home").write_text("")
+    with pytest.raises(SettingsError, match=r"^GENESYS_ASSETS_HOME: .*home is a file"):
+        resources({"GENESYS_ASSETS_HOME": str(tmp_path / "home")})
+
+
+def test_a_new_database_in_new_folders_is_fine_and_loading_creates_nothing(clean_env, tmp_path):
+    path = tmp_path / "new" / "folder" / "w.duckdb"
+    assert resources({**clean_env, "DUCKDB_DATABASE": str(path)})["warehouse"].path == str(path)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("name", SECONDS_SETTINGS)
+def test_a_wait_longer_than_python_can_wait_is_refused(clean_env, name):
+    # socket timeouts, time.sleep and Event.wait overflow a little past 9e9 s.
+    env = snowflake(clean_env) if name.startswith("SNOWFLAKE_") else clean_env
+    with pytest.raises(
+        SettingsError, match=rf"^{name} must be at most 1000000000 seconds, got '10000000000'$"
+    ):
+        resources({**env, name: "10000000000"})
+
+
+def test_the_port_limit_reads_as_a_number(clean_env):
+    with pytest.raises(SettingsError, match=r"^SNOWFLAKE_PORT must be at most 65535, got"):
+        resources(snowflake(clean_env, SNOWFLAKE_PORT="70000"))
+
+
+class Failing(Transport):
+    """A transport whose every request fails with the given exception before the wire."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(
+            RetryPolicy(max_attempts=2, backoff_base_s=0.0, connect_timeout_s=3.0),
+            RateLimiter(6000),
+        )
+        self.exc = exc
+
+    def _request(self, *args: object, **kwargs: object) -> urllib3.BaseHTTPResponse:
+        raise self.exc
+
+
+def _connect_timeout() -> Exception:
+    return urllib3.exceptions.ConnectTimeoutError(None, "timed out (connect timeout=3)")
+
+
+def _read_timeout() -> Exception:
+    return urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out.")
+
+
+@pytest.mark.parametrize(
+    ("exc", "advice"),
+    [
+        (_connect_timeout(), "GENESYS_CONNECT_TIMEOUT (3 s)"),
+        (urllib3.exceptions.MaxRetryError(None, "/", _connect_timeout()), "CONNECT_TIMEOUT (3 s)"),
+        (urllib3.exceptions.MaxRetryError(None, "/", _read_timeout()), "READ_TIMEOUT (120 s)"),
+        (
+            urllib3.exceptions.ProtocolError("Connection aborted.", _read_timeout()),
+            "GENESYS_READ_TIMEOUT (120 s)",
+        ),
+        (TimeoutError("timed out"), "GENESYS_READ_TIMEOUT (120 s)"),
+    ],
+)
+def test_the_kind_of_timeout_is_found_however_urllib3_wraps_it(exc, advice):
+    with pytest.raises(GenesysRetriesExhausted) as caught:
+        Failing(exc).send("GET", "http://127.0.0.1:9/api/v2/x")
+    assert advice in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        # urllib3 makes NewConnectionError a ConnectTimeoutError, but a refusal is no timeout.
+        urllib3.exceptions.NewConnectionError(None, "Connection refused"),
+        urllib3.exceptions.MaxRetryError(
+            None, "/", urllib3.exceptions.NewConnectionError(None, "Connection refused")
+        ),
+        ConnectionResetError("reset by peer"),
+    ],
+)
+def test_a_failure_that_is_no_timeout_keeps_the_old_advice(exc):
+    with pytest.raises(GenesysRetriesExhausted) as caught:
+        Failing(exc).send("GET", "http://127.0.0.1:9/api/v2/x")
+    assert str(caught.value).endswith("Raise GENESYS_MAX_ATTEMPTS or check the API status.")
+    assert "_TIMEOUT" not in str(caught.value)
+
+
+def test_a_read_timeout_on_a_job_fetch_names_the_setting_quickly(start_simulator):
+    simulator = start_simulator(slow_rate=1.0, slow_ms=1500.0)
+    settings = ClientSettings(
+        read_timeout_s=0.2, max_attempts=2, backoff_base_s=0.01, max_retry_wait_s=0.05
+    )
+    query = AggregateQuery(metrics=("nOffered",), time_zone="UTC")
+    credentials = ClientCredentials(simulator.client_id, simulator.client_secret)
+    with GenesysClient(simulator.base_url, credentials, settings) as client:
+        client._sdk_apis()  # the SDK's import (2 s) is not what is measured
+        started = time.monotonic()
+        with pytest.raises(GenesysRetriesExhausted) as caught:
+            client.fetch(query, day_interval(date(2024, 11, 1), "UTC"), mode="jobs")
+        assert time.monotonic() - started < 2
+    assert "GENESYS_READ_TIMEOUT (0.2 s)" in str(caught.value)
+
+
+URL_SETTINGS = [
+    ("GENESYS_API_HOST", lambda env, url: {**env, **GENESYS, "GENESYS_API_HOST": url}),
+    ("AWS_ENDPOINT_URL", lambda env, url: {**env, "S3_BUCKET": "b", "AWS_ENDPOINT_URL": url}),
+    (
+        "AWS_ENDPOINT_URL_S3",
+        lambda env, url: {**env, "S3_BUCKET": "b", "AWS_ENDPOINT_URL_S3": url},
+    ),
+    ("SNOWFLAKE_HOST", lambda env, url: snowflake(env, SNOWFLAKE_HOST=url)),
+]
+
+
+@pytest.mark.parametrize(("name", "make_env"), URL_SETTINGS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://{USER}:{PASSWORD}@host.example.com/path",
+        f"https://{PASSWORD}@host.example.com",
+        f"{USER}:{PASSWORD}@host.example.com",
+        f"htp://{USER}:{PASSWORD}@host.example.com",
+        f"http://{USER}:{PASSWORD}@[::1",  # urlsplit itself refuses this one
+    ],
+)
+def test_credentials_in_any_url_setting_fail_at_load_unrepeated(clean_env, name, make_env, url):
+    with pytest.raises(SettingsError, match=rf"^{name} ") as caught:
+        resources(make_env(clean_env, url))
+    assert leaks(caught.value) == []
+
+
+def test_the_generic_endpoint_is_checked_even_when_the_s3_one_wins(clean_env):
+    with pytest.raises(SettingsError, match=r"^AWS_ENDPOINT_URL must not carry") as caught:
+        resources(
+            {
+                **clean_env,
+                "S3_BUCKET": "b",
+                "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000",
+                "AWS_ENDPOINT_URL": f"http://{USER}:{PASSWORD}@127.0.0.1:9000",
+            }
+        )
+    assert leaks(caught.value) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:notaport", "http://127.0.0.1:99999", "http://[::1"]
+)
+def test_an_api_host_that_cannot_be_reached_as_written_fails_at_load(clean_env, url):
+    with pytest.raises(SettingsError, match=r"^GENESYS_API_HOST "):
+        resources({**clean_env, **GENESYS, "GENESYS_API_HOST": url})
+
+
+def test_the_client_never_echoes_a_url_it_cannot_parse_nor_a_region_with_a_password():
+    with pytest.raises(GenesysConfigError, match="GENESYS_API_HOST") as caught:
+        api_host(base_url=f"http://{USER}:{PASSWORD}@[::1")
+    assert leaks(caught.value) == []
+    with pytest.raises(GenesysConfigError, match="GENESYS_REGION") as caught:
+        api_host(region=f"https://{USER}:{PASSWORD}@api.mypurecloud.ie")
+    assert leaks(caught.value) == []
+
+
+@pytest.mark.parametrize(
+    ("more", "message"),
+    [
+        ({"S3_BUCKET": "s3://bucket/prefix"}, "S3_BUCKET must be a bucket name"),
+        ({"SNOWFLAKE_ACCOUNT": "https://acme.snowflakecomputing.com"}, "SNOWFLAKE_ACCOUNT must"),
+    ],
+)
+def test_a_url_where_a_name_belongs_fails_at_load(clean_env, more, message):
+    with pytest.raises(SettingsError, match=f"^{message}"):
+        resources(snowflake(clean_env, **more))
+
+
+def test_a_region_the_client_refuses_is_a_settings_error(clean_env):
+    with pytest.raises(SettingsError, match=r"GENESYS_REGION 'mypurecloud\.iee'"):
+        resources({**clean_env, **GENESYS, "GENESYS_REGION": "mypurecloud.iee"})
+
+
+def test_a_password_in_the_api_host_never_reaches_the_command_line(clean_env):
+    home = Path(clean_env["GENESYS_ASSETS_HOME"])
+    home.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        **clean_env,
+        **GENESYS,
+        "GENESYS_API_HOST": f"http://{USER}:{PASSWORD}@127.0.0.1:9",
+        "GENESYS_MAX_ATTEMPTS": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    partition = ("--partition", "2024-11-01")
+    done = subprocess.run(
+        [dagster, "asset", "materialize", "-m", "genesys_assets", "--select", "*", *partition],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=home.parent,
+    )
+    assert done.returncode != 0
+    assert "GENESYS_API_HOST must not carry a user or password" in done.stderr
+    assert USER not in done.stdout + done.stderr and PASSWORD not in done.stdout + done.stderr
+    assert not home.exists()
+
+
+def test_the_grace_period_is_bounded(clean_env):
+    with pytest.raises(
+        SettingsError, match="GENESYS_STAGE_GRACE_HOURS must be at most 87600 hours"
+    ):
+        resources({**clean_env, "GENESYS_STAGE_GRACE_HOURS": "1e12"})
+    assert resources({**clean_env, "GENESYS_STAGE_GRACE_HOURS": "2"})["stage"].grace_hours == 2

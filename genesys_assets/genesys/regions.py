@@ -8,6 +8,7 @@ the SDK.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from genesys_assets.genesys import catalog
@@ -39,13 +40,22 @@ REGION_DOMAINS: dict[str, str] = {
 def api_host(region: str | None = None, base_url: str | None = None) -> str:
     """The API base URL for an explicit URL (wins) or a region name/domain."""
     if base_url:
-        parts = urlsplit(base_url.strip())
-        # The value is never echoed: a URL with a user:password part would carry a secret.
-        if "@" in parts.netloc:
+        url = base_url.strip()
+        # The value is never echoed: a URL with a user:password part would carry a secret. The
+        # part before the path is searched directly: urlsplit refuses some broken URLs outright.
+        if "@" in re.split(r"[/?#]", url.split("://", 1)[-1], maxsplit=1)[0]:
             raise GenesysConfigError(
                 "GENESYS_API_HOST must not carry a user or password (the '...@' part); use "
                 "GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET"
             )
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises on a port that is not a number up to 65535)
+        except ValueError:
+            raise GenesysConfigError(
+                "GENESYS_API_HOST must be a URL such as https://api.mypurecloud.ie or "
+                "http://127.0.0.1:8080; its host or port cannot be read"
+            ) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise GenesysConfigError(
                 "GENESYS_API_HOST must be a URL such as https://api.mypurecloud.ie or "
@@ -63,6 +73,13 @@ def api_host(region: str | None = None, base_url: str | None = None) -> str:
     if domain is None:
         key = key.removeprefix("https://").removeprefix("api.").removeprefix("login.")
         domain = key if key in REGION_DOMAINS.values() else None
+    if domain is None and "@" in region:
+        # A URL with a user or password in it: not repeated.
+        raise GenesysConfigError(
+            "GENESYS_REGION is not a Genesys Cloud region and must not carry a user or password "
+            "(the '...@' part); use a domain such as mypurecloud.com or an SDK region name such "
+            "as us_east_1"
+        )
     if domain is None:
         known = tuple(REGION_DOMAINS.values()) + tuple(REGION_DOMAINS)
         raise GenesysConfigError(

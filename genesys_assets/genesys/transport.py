@@ -387,18 +387,35 @@ def _float_header(value: str | None) -> float | None:
 
 
 def _timeout_kind(exc: BaseException) -> str | None:
-    """'read' or 'connect' when `exc` (or what it wraps) is that kind of timeout."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return None
-        if isinstance(seen, urllib3.exceptions.ReadTimeoutError):
+    """'read' or 'connect' when `exc` (or what it wraps) is that kind of timeout.
+
+    urllib3 wraps its errors in several ways: MaxRetryError keeps the cause in `reason`,
+    ProtocolError in its arguments, others in `__cause__`; every one of them is searched.
+    NewConnectionError is a ConnectTimeoutError to urllib3 but means the connection was refused
+    or the name did not resolve: a longer timeout would not help, so it counts as no timeout.
+    A bare socket timeout, with no urllib3 error saying which, came from reading.
+    """
+    found: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending and len(found) < 20:
+        current = pending.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            continue
+        linked = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        linked += list(current.args)
+        pending.extend(e for e in linked if isinstance(e, BaseException))
+    for current in found:
+        if isinstance(current, urllib3.exceptions.ReadTimeoutError):
             return "read"
-        if isinstance(seen, urllib3.exceptions.ConnectTimeoutError):
+        if isinstance(current, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+            current, urllib3.exceptions.NewConnectionError
+        ):
             return "connect"
-        if isinstance(seen, TimeoutError):
-            return "read"
-        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+    if any(isinstance(current, TimeoutError) for current in found):
+        return "read"
     return None
 
 

@@ -34,6 +34,10 @@ from genesys_assets.pipeline.resources import (
 
 T = TypeVar("T", int, float)
 
+# Longest wait a setting may ask for: socket timeouts, time.sleep and Event.wait overflow a
+# little past 9e9 s, deep inside a run.
+MAX_WAIT_S = 1e9
+
 
 class SettingsError(ValueError):
     """Environment variables that cannot work; the message names them."""
@@ -57,6 +61,7 @@ def _number(
     kind: Callable[[str], T],
     *,
     maximum: float | None = None,
+    unit: str = "",
 ) -> T:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -72,22 +77,85 @@ def _number(
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got '{raw}'")
     if maximum is not None and value > maximum:
-        raise SettingsError(f"{name} must be at most {maximum:g}, got '{raw}'")
+        limit = int(maximum) if maximum == int(maximum) else maximum
+        raise SettingsError(f"{name} must be at most {limit}{unit}, got '{raw}'")
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T]) -> T:
+    return _number(env, name, default, kind, maximum=MAX_WAIT_S, unit=" seconds")
+
+
 # What DuckDB's memory_limit accepts (checked against DuckDB 2.0.1 in the tests): a number and
-# a unit, or a percentage of the machine's memory.
-_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.IGNORECASE)
+# a unit, or a percentage of the machine's memory. DuckDB parses the value only when a run opens
+# the file, and also refuses there what is too small for its first allocation and a share over
+# 100%: both are checked here too.
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.I)
+_MEMORY_UNITS = {
+    "kb": 1e3,
+    "mb": 1e6,
+    "gb": 1e9,
+    "tb": 1e12,
+    "kib": 2.0**10,
+    "mib": 2.0**20,
+    "gib": 2.0**30,
+    "tib": 2.0**40,
+}
 
 
 def _memory(env: Mapping[str, str], name: str, default: str) -> str:
     raw = env.get(name) or default
-    if not _MEMORY.match(raw):
+    match = _MEMORY.match(raw)
+    if not match:
         raise SettingsError(
             f"{name} must be an amount of memory such as 128MB, 2GB or 50%, got '{raw}'"
         )
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    if unit == "%":
+        if not 1 <= amount <= 100:
+            raise SettingsError(f"{name} must be a share of memory from 1% to 100%, got '{raw}'")
+    elif amount * _MEMORY_UNITS[unit] < 1e6:
+        raise SettingsError(f"{name} must be at least 1MB, got '{raw}'")
     return raw.strip()
+
+
+def _database_file(env: Mapping[str, str]) -> str:
+    """The DuckDB file, checked without creating anything: a folder where the file goes, or a
+    file where a folder goes, fails in a run only after the stage was written."""
+    if env.get("DUCKDB_DATABASE"):
+        name, path = "DUCKDB_DATABASE", env["DUCKDB_DATABASE"]
+    else:
+        name, path = "GENESYS_ASSETS_HOME", str(home(env) / "warehouse.duckdb")
+    if path.strip().startswith(":memory:"):
+        # The warehouse opens the file for each operation: in memory, each load vanishes.
+        raise SettingsError(f"{name} must be a file: an in-memory database keeps nothing")
+    if Path(path).is_dir():
+        if name == "DUCKDB_DATABASE":
+            raise SettingsError(
+                f"DUCKDB_DATABASE names a folder ({path}); give the path of a database file, "
+                "e.g. .../warehouse.duckdb"
+            )
+        raise SettingsError(
+            f"GENESYS_ASSETS_HOME: {path} is a folder where the DuckDB file goes; remove it or "
+            "set DUCKDB_DATABASE"
+        )
+    _folders_can_exist(name, Path(path).parent)
+    return path
+
+
+def _folders_can_exist(name: str, folder: Path) -> None:
+    """The nearest existing one of `folder` and its parents must be a folder."""
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise SettingsError(f"{name}: {existing} is a file, not a folder")
+            return
+
+
+def _authority(url: str) -> str:
+    """What precedes the path: the only place a user or password can sit, even in a URL too
+    broken for urlsplit."""
+    return re.split(r"[/?#]", url.split("://", 1)[-1], maxsplit=1)[0]
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:
@@ -96,17 +164,30 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name)
     if not raw:
         return None
-    parts = urlsplit(raw.strip())
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+    if "@" in _authority(raw.strip()):
         raise SettingsError(
             f"{name} must not carry a user or password (the '...@' part): credentials go in "
             "their own variables, never in a URL that logs and metadata show"
         )
+    try:
+        parts = urlsplit(raw.strip())
+        parts.port  # noqa: B018 (raises on a port that is not a number up to 65535)
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be an http(s) URL such as https://host:port; its host or port "
+            "cannot be read"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{name} must be an http(s) URL such as https://host:port")
     if parts.query or parts.fragment:
         raise SettingsError(f"{name} must not have a query string or fragment")
     return raw.strip()
+
+
+# botocore's own rule for a bucket name (an access point ARN is also accepted); it checks only
+# when the first request goes out.
+_BUCKET = re.compile(r"^[a-zA-Z0-9.\-_]{1,255}$")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _require(env: Mapping[str, str], because: str, *names: str) -> None:
@@ -120,11 +201,11 @@ def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
         "requests_per_minute": _number(env, "GENESYS_REQUESTS_PER_MINUTE", 250.0, float),
         "max_concurrency": _number(env, "GENESYS_MAX_CONCURRENCY", 8, int),
         "chunk_days": _number(env, "GENESYS_CHUNK_DAYS", 7, int),
-        "connect_timeout_s": _number(env, "GENESYS_CONNECT_TIMEOUT", 10.0, float),
-        "read_timeout_s": _number(env, "GENESYS_READ_TIMEOUT", 120.0, float),
+        "connect_timeout_s": _seconds(env, "GENESYS_CONNECT_TIMEOUT", 10.0, float),
+        "read_timeout_s": _seconds(env, "GENESYS_READ_TIMEOUT", 120.0, float),
         "max_attempts": _number(env, "GENESYS_MAX_ATTEMPTS", 8, int),
-        "max_retry_wait_s": _number(env, "GENESYS_MAX_RETRY_WAIT", 60.0, float),
-        "job_timeout_s": _number(env, "GENESYS_JOB_TIMEOUT", 1800.0, float),
+        "max_retry_wait_s": _seconds(env, "GENESYS_MAX_RETRY_WAIT", 60.0, float),
+        "job_timeout_s": _seconds(env, "GENESYS_JOB_TIMEOUT", 1800.0, float),
         "query_mode": env.get("GENESYS_QUERY_MODE") or "auto",
     }
     api_url = _url(env, "GENESYS_API_HOST")
@@ -141,9 +222,13 @@ def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
             "GENESYS_CLIENT_ID is set, so set GENESYS_REGION (e.g. mypurecloud.ie) or "
             "GENESYS_API_HOST (an explicit base URL)"
         )
+    from genesys_assets.genesys.errors import GenesysConfigError
     from genesys_assets.genesys.regions import api_host
 
-    api_host(region=env.get("GENESYS_REGION"), base_url=api_url)
+    try:
+        api_host(region=env.get("GENESYS_REGION"), base_url=api_url)
+    except GenesysConfigError as exc:
+        raise SettingsError(str(exc)) from None
     return GenesysResource(
         client_id=EnvVar("GENESYS_CLIENT_ID"),
         client_secret=EnvVar("GENESYS_CLIENT_SECRET"),
@@ -154,23 +239,34 @@ def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
 
 
 def stage_resource(env: Mapping[str, str]) -> StageResource:
-    grace = _number(env, "GENESYS_STAGE_GRACE_HOURS", 24.0, float)
+    # At most ten years: a longer span overflows once turned into a time span in a run.
+    grace = _number(env, "GENESYS_STAGE_GRACE_HOURS", 24.0, float, maximum=87_600, unit=" hours")
     if not env.get("S3_BUCKET"):
         root = home(env) / "stage"
         if root.exists() and not root.is_dir():
             raise SettingsError(f"GENESYS_ASSETS_HOME: {root} is a file, the stage needs a folder")
+        _folders_can_exist("GENESYS_ASSETS_HOME", root.parent)
         return LocalStageResource(root=str(root), grace_hours=grace)
+    bucket = env["S3_BUCKET"].strip()
+    if not (_BUCKET.match(bucket) or bucket.startswith("arn:")):
+        shown = f", got '{bucket}'" if "@" not in bucket else ""
+        raise SettingsError(
+            "S3_BUCKET must be a bucket name such as my-bucket (the folder goes in S3_PREFIX)"
+            + shown
+        )
     sse = env.get("S3_SSE") or ("aws:kms" if env.get("S3_KMS_KEY_ID") else "AES256")
     if sse not in ("AES256", "aws:kms"):
         raise SettingsError(f"S3_SSE must be AES256 or aws:kms, got '{sse}'")
     if env.get("S3_KMS_KEY_ID") and sse != "aws:kms":
         raise SettingsError("S3_KMS_KEY_ID is set, so S3_SSE must be aws:kms (or unset)")
+    generic_endpoint = _url(env, "AWS_ENDPOINT_URL")
     return S3StageResource(
-        bucket=env["S3_BUCKET"],
+        bucket=bucket,
         prefix=(env.get("S3_PREFIX") or "genesys").strip("/"),
         sse=sse,
         kms_key_id=env.get("S3_KMS_KEY_ID") or None,
-        endpoint_url=_url(env, "AWS_ENDPOINT_URL_S3") or _url(env, "AWS_ENDPOINT_URL"),
+        # Both checked: the generic one may sit in the environment unused, and still be shown.
+        endpoint_url=_url(env, "AWS_ENDPOINT_URL_S3") or generic_endpoint,
         region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         grace_hours=grace,
     )
@@ -179,20 +275,18 @@ def stage_resource(env: Mapping[str, str]) -> StageResource:
 def warehouse_resource(env: Mapping[str, str], stage: StageResource) -> WarehouseResource:
     max_shrink = _number(env, "GENESYS_DIMENSION_MAX_SHRINK", 0.5, float, maximum=1.0)
     if not env.get("SNOWFLAKE_ACCOUNT"):
-        path = env.get("DUCKDB_DATABASE") or str(home(env) / "warehouse.duckdb")
-        if Path(path).is_dir():
-            raise SettingsError(
-                f"DUCKDB_DATABASE names a folder ({path}); give the path of a database file, "
-                "e.g. .../warehouse.duckdb"
-            )
-        if Path(path).parent.exists() and not Path(path).parent.is_dir():
-            raise SettingsError(f"DUCKDB_DATABASE: {Path(path).parent} is a file, not a folder")
         return DuckDBWarehouseResource(
-            path=path,
+            path=_database_file(env),
             stage=stage,
             memory_limit=_memory(env, "DUCKDB_MEMORY_LIMIT", "128MB"),
-            lock_timeout_s=_number(env, "DUCKDB_LOCK_TIMEOUT", 300.0, float),
+            lock_timeout_s=_seconds(env, "DUCKDB_LOCK_TIMEOUT", 300.0, float),
             max_shrink=max_shrink,
+        )
+    if not _ACCOUNT.match(env["SNOWFLAKE_ACCOUNT"]):
+        # A URL here makes the connector fail on its first login, after the stage was written.
+        raise SettingsError(
+            "SNOWFLAKE_ACCOUNT must be an account identifier such as myorg-myaccount or "
+            "xy12345.eu-west-1, not a URL (a custom endpoint goes in SNOWFLAKE_HOST)"
         )
     if not isinstance(stage, S3StageResource):
         raise SettingsError(
@@ -234,7 +328,7 @@ def warehouse_resource(env: Mapping[str, str], stage: StageResource) -> Warehous
         host=_host(env, "SNOWFLAKE_HOST"),
         port=_number(env, "SNOWFLAKE_PORT", 0, int, maximum=65535) or None,
         protocol=_protocol(env),
-        network_timeout_s=_number(env, "SNOWFLAKE_NETWORK_TIMEOUT", 600, int),
+        network_timeout_s=_seconds(env, "SNOWFLAKE_NETWORK_TIMEOUT", 600, int),
         max_shrink=max_shrink,
     )
 

@@ -76,8 +76,8 @@ def writer(where: dict[str, str], number: int, errors: Any) -> None:
         for round_ in range(ROUNDS):
             # A window of days that moves on every few rounds, so that days fall quiet and the
             # collector really deletes while the other writer is busy with its own window.
-            start = (round_ // 5 + number) % 5
-            days = DAYS[start : start + 3] if round_ % 4 else DAYS
+            start = (round_ // 10 + number * 2) % 5
+            days = DAYS if round_ % 20 == 0 else DAYS[start : start + 3]
             for manifest in raw.write_fetch("ds", fetch_of(days, number, round_)):
                 table = pa.table({"metric": [f"w{number}r{round_}"]})
                 parquet.write_day("ds", manifest.day, table, source=manifest.folder)
@@ -140,6 +140,9 @@ def test_racing_runs_never_leave_a_manifest_pointing_at_gone_pages(where):
     deadline = time.monotonic() + DEADLINE_S - 20
     for process in writers:
         process.join(max(1.0, deadline - time.monotonic()))
+    # The collector and the reader go on a while: the last rounds' leftovers fall past the
+    # grace period and are deleted while the reader still reads every day.
+    time.sleep(GRACE.total_seconds() * 2)
     stop.set()
     for process in others:
         process.join(10)

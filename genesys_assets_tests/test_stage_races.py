@@ -142,7 +142,7 @@ def test_racing_runs_never_leave_a_manifest_pointing_at_gone_pages(where):
         process.join(max(1.0, deadline - time.monotonic()))
     # The collector and the reader go on a while: the last rounds' leftovers fall past the
     # grace period and are deleted while the reader still reads every day.
-    time.sleep(GRACE.total_seconds() * 2)
+    time.sleep(GRACE.total_seconds() * 3)
     stop.set()
     for process in others:
         process.join(10)

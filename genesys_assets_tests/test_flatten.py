@@ -227,7 +227,9 @@ def test_an_entry_without_what_its_kind_must_carry_fails_naming_page_and_metric(
         del entry["stats"]
     else:
         entry["stats"] = stats
-    with pytest.raises(FlattenError, match=r"page raw/page-1.json.zst: 1 metric entries lack .* first: " + missing):
+    with pytest.raises(
+        FlattenError, match=r"page raw/page-1.json.zst: 1 metric entries lack .* first: " + missing
+    ):
         flatten(compact(doc))
 
 
@@ -243,7 +245,11 @@ def test_a_metric_the_query_did_not_ask_for_fails():
     with pytest.raises(FlattenError, match=r"metric 'oServiceLevel' was not asked for"):
         flatten_pages(pages, GROUP_BY, "America/New_York", LOADED, metrics=["tHandle", "nOffered"])
     ok = flatten_pages(
-        pages, GROUP_BY, "America/New_York", LOADED, metrics=["tHandle", "nOffered", "oServiceLevel"]
+        pages,
+        GROUP_BY,
+        "America/New_York",
+        LOADED,
+        metrics=["tHandle", "nOffered", "oServiceLevel"],
     )
     assert ok.table.num_rows == 5
 

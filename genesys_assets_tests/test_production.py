@@ -186,9 +186,7 @@ def test_every_object_is_encrypted_and_no_secret_leaks_anywhere(production):
     secrets = (*production.sf.secrets, GENESYS_SECRET)
 
     keys = bucket.keys()
-    assert any(k.endswith(".json.zst") for k in keys) and any(
-        k.endswith(".parquet") for k in keys
-    )
+    assert any(k.endswith(".json.zst") for k in keys) and any(k.endswith(".parquet") for k in keys)
     for key in keys:
         head = bucket.client.head_object(Bucket=bucket.name, Key=key)
         assert head["ServerSideEncryption"] == "AES256", key

@@ -134,18 +134,8 @@ def test_loading_the_definitions_fails_on_a_bad_setting_before_anything_exists(c
     ],
 )
 def test_snowflake_endpoint_settings_are_checked(clean_env, name, value, message):
-    env = {
-        **clean_env,
-        "S3_BUCKET": "b",
-        "SNOWFLAKE_ACCOUNT": "a",
-        "SNOWFLAKE_USER": "u",
-        "SNOWFLAKE_PASSWORD": "p",
-        "SNOWFLAKE_DATABASE": "d",
-        "SNOWFLAKE_STAGE": "s",
-        name: value,
-    }
     with pytest.raises(SettingsError, match=message):
-        resources(env)
+        resources(snowflake(clean_env, **{name: value}))
 
 
 def test_a_read_timeout_that_uses_up_the_attempts_names_genesys_read_timeout(start_simulator):

@@ -14,7 +14,7 @@ and loading them is paid by the UI and every run.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -68,13 +68,8 @@ class ParquetStore:
             json.dumps(pointer).encode("utf-8"),
             content_type="application/json",
         )
-        return StagedParquet(
-            written.key,
-            written.rows,
-            written.bytes,
-            written.columns,
-            source,
-            datetime.fromisoformat(pointer["published_at"]),
+        return replace(
+            written, source=source, published_at=datetime.fromisoformat(pointer["published_at"])
         )
 
     def pointer(self, dataset: str, day: date) -> dict[str, object] | None:
@@ -116,13 +111,10 @@ class ParquetStore:
         staged = self.staged(str(pointer["file"]), what)
         source = pointer.get("source")
         published = pointer.get("published_at")
-        return StagedParquet(
-            staged.key,
-            staged.rows,
-            staged.bytes,
-            staged.columns,
-            str(source) if source else None,
-            datetime.fromisoformat(str(published)) if published else None,
+        return replace(
+            staged,
+            source=str(source) if source else None,
+            published_at=datetime.fromisoformat(str(published)) if published else None,
         )
 
     def read(self, key: str, columns: list[str] | None = None) -> pa.Table:

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from genesys_assets.datasets import LOADS_TABLE
 from genesys_assets.long_table import PARTITION_COLUMN
 from genesys_assets.stage.parquet_files import StagedParquet
 
@@ -47,9 +48,6 @@ class LoadResult:
     elapsed_s: float
     columns_added: tuple[str, ...] = ()
     rows_by_day: Mapping[date, int] = field(default_factory=dict)  # empty for a whole table
-
-
-LOADS_TABLE = "genesys_loads"
 
 
 @dataclass(frozen=True)

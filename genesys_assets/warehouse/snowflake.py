@@ -179,9 +179,7 @@ class SnowflakeWarehouse(Warehouse):
                     cursor.execute(day_bounds_sql(qualified, len(days)), days)
                     by_day = verify_bounds(qualified, files, cursor.fetchall(), time_zone)
                     cursor.execute(log_delete_sql(log, len(days)), [table, *days])
-                    cursor.execute(
-                        log_insert_sql(log, len(days)), log_insert_params(table, files)
-                    )
+                    cursor.execute(log_insert_sql(log, len(days)), log_insert_params(table, files))
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")

@@ -33,8 +33,8 @@ from genesys_assets.flatten import PageInput, flatten_pages
 from genesys_assets.genesys.auth import ClientCredentials
 from genesys_assets.genesys.client import ClientSettings, GenesysClient
 from genesys_assets.parity import row_count_parity, totals_parity
-from genesys_assets.queue_table import SCHEMA as queue_schema
 from genesys_assets.queue_table import queue_table
+from genesys_assets.queue_table import schema as queue_schema
 from genesys_assets.stage import LocalStage, layout
 from genesys_assets.stage.parquet_files import ParquetStore
 from genesys_assets.stage.raw_pages import RawPageStore
@@ -76,7 +76,7 @@ def load(first: date, last: date) -> dict[str, Any]:
         t = timed("queues: fetch", t)
         dimension = queue_table(queues, datetime.now(UTC))
         staged_queues = parquet_store.write(layout.dimension(QUEUES_ASSET), dimension)
-        warehouse.replace_table(QUEUES_ASSET, queue_schema, staged_queues)
+        warehouse.replace_table(QUEUES_ASSET, queue_schema(), staged_queues)
         timed("queues: stage and load", t)
 
         for day in days_between(first, last):

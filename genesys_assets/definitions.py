@@ -1,76 +1,73 @@
 """The Dagster definitions: every dataset's assets and checks, jobs, schedules, the sensor.
 
-Loading this module is what the UI, every run and every sensor tick pay for, so it only reads
-the datasets file and the environment; the Genesys SDK, boto3 and the Snowflake connector are
-imported by the resources when a run first needs them.
+Loading this module is what the UI, every run, every step process and every sensor tick pay
+for, so it only reads the datasets file and the environment; the Genesys SDK, boto3, the
+Snowflake connector, pyarrow, pandas and DuckDB are imported when a run first needs them.
 """
+
+from collections.abc import Mapping
 
 from dagster import (
     AssetSelection,
     DailyPartitionsDefinition,
     Definitions,
     define_asset_job,
-    in_process_executor,
+    multiprocess_executor,
 )
 
 from genesys_assets import datasets
-from genesys_assets.pipeline import environment
-from genesys_assets.pipeline.assets import build_dataset_assets, genesys_queues
+from genesys_assets.pipeline import catalog, environment
+from genesys_assets.pipeline.assets import build_dataset_assets, build_queues_asset
 from genesys_assets.pipeline.automation import build_final_load_sensor, build_refresh_schedule
-from genesys_assets.pipeline.checks import build_checks
+from genesys_assets.pipeline.checks import build_checks, build_checks_job
 
 MAIN_JOB = "genesys_job"
 CHECKS_JOB = "genesys_checks_job"
+# Steps of different datasets overlap (one fetches while the other flattens or loads); more
+# processes than this only queue on the API's rate limit and the warehouse's writer pool.
+MAX_PARALLEL_STEPS = 4
 
 
 def build_definitions(
-    config: datasets.DatasetsFile, env: dict[str, str] | None = None
+    config: datasets.DatasetsFile, env: Mapping[str, str] | None = None
 ) -> Definitions:
     partitions = DailyPartitionsDefinition(
         start_date=config.org.start_date.isoformat(),
         timezone=config.org.time_zone,
         end_offset=0,  # the last partition is the last complete day
     )
-    assets = [genesys_queues]
+    resources = environment.resources(env)
+    naming = catalog.warehouse_naming(resources["warehouse"])
+    assets = [build_queues_asset(naming)]
     checks = []
     jobs = []
     schedules = []
     for dataset in config.datasets:
-        dataset_assets = build_dataset_assets(dataset, partitions)
+        dataset_assets = build_dataset_assets(dataset, partitions, naming)
         assets.extend(dataset_assets)
         checks.extend(build_checks(dataset, partitions))
-        job = define_asset_job(
-            f"{dataset.name}_job",
-            selection=AssetSelection.assets(*dataset_assets),
-            description=f"{dataset.name}: raw pages, Parquet, warehouse table and its checks.",
+        job_name = f"{dataset.name}_job"
+        jobs.append(
+            define_asset_job(
+                job_name,
+                selection=AssetSelection.assets(*dataset_assets),
+                description=f"{dataset.name}: raw pages, Parquet, warehouse table, its checks.",
+            )
         )
-        jobs.append(job)
-        schedules.append(build_refresh_schedule(dataset.name, job, config))
+        schedules.append(build_refresh_schedule(dataset.name, job_name, config))
     main = define_asset_job(
         MAIN_JOB,
         selection=AssetSelection.all(),
         description="Every dataset for a day (or a range of days), and the queue names.",
     )
-    verify = define_asset_job(
-        CHECKS_JOB,
-        selection=AssetSelection.all_asset_checks(),
-        # A checks-only selection has no asset to infer the partitions from.
-        partitions_def=partitions,
-        description=(
-            "Every dataset's checks for a day, nothing reloaded: is the warehouse still what "
-            "was staged?"
-        ),
-    )
     return Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main, verify, *jobs],
+        jobs=[main, build_checks_job(config.datasets, partitions, CHECKS_JOB), *jobs],
         schedules=schedules,
-        sensors=[build_final_load_sensor(main, config)],
-        resources=environment.resources(env),
-        # The work is waiting on the API and the warehouse, with its own bounded concurrency;
-        # one process per run keeps one simulator, one login and one warehouse connection.
-        executor=in_process_executor,
+        sensors=[build_final_load_sensor(MAIN_JOB, config)],
+        resources=resources,
+        executor=multiprocess_executor.configured({"max_concurrent": MAX_PARALLEL_STEPS}),
     )
 
 

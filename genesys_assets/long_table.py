@@ -10,6 +10,7 @@ needed when the Dagster definitions load, pyarrow only when a run writes or read
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from genesys_assets.genesys import catalog
@@ -63,26 +64,81 @@ FIXED_COLUMNS: tuple[str, ...] = (
 )
 
 
-def schema(group_by: Sequence[str], extra_columns: Sequence[str] = ()) -> pa.Schema:
+@dataclass(frozen=True)
+class Column:
+    """A column as the catalog shows it and the Arrow schema builds it (no pyarrow needed)."""
+
+    name: str
+    type: str  # one of ARROW_TYPES' keys
+    nullable: bool
+    description: str
+
+
+def _stat_description(stat: str) -> str:
+    return f"the bucket's `{stat}` statistic of the metric (NULL when the metric has none)"
+
+
+def columns(group_by: Sequence[str], extra_columns: Sequence[str] = ()) -> list[Column]:
     """The long table's columns for a dataset grouped by `group_by`.
 
     `extra_columns` are dimension columns (already snake_case) for group keys the API sent
     without being asked (real answers carry `mediaType` in every group): each is a column of
     its own, after the declared ones, so that rows of different values are never merged.
     """
+    declared = [(dimension_column(d), d) for d in group_by]
+    extra = sorted(set(extra_columns) - {name for name, _ in declared})
+    return [
+        Column(
+            PARTITION_COLUMN,
+            "date",
+            False,
+            "the org's local day the bucket belongs to (the Dagster partition)",
+        ),
+        Column("interval_start", "timestamp_ms", False, "start of the bucket, UTC"),
+        Column("interval_end", "timestamp_ms", False, "end of the bucket (exclusive), UTC"),
+        *(
+            Column(name, "string", True, f"group-by dimension `{dimension}` of the query")
+            for name, dimension in declared
+        ),
+        *(
+            Column(name, "string", True, "a dimension the API grouped by without being asked")
+            for name in extra
+        ),
+        Column("metric", "string", False, "the Genesys metric, e.g. tHandle, nOffered"),
+        Column("qualifier", "string", True, "the metric's qualifier, if it has one"),
+        *(
+            Column(
+                column, "int64" if stat in catalog.INTEGER_STATS else "float64", True,
+                _stat_description(stat),
+            )
+            for stat, column in STAT_COLUMNS
+        ),
+        Column("source_file", "string", False, "the raw page in the stage the row came from"),
+        Column("loaded_at", "timestamp_us", False, "when the row was flattened, UTC"),
+    ]  # fmt: skip
+
+
+def arrow_type(name: str) -> pa.DataType:
     import pyarrow as pa
 
-    declared = [dimension_column(d) for d in group_by]
-    extra = sorted(set(extra_columns) - set(declared))
-    fields = [
-        pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
-        pa.field("interval_start", interval_type(), nullable=False),
-        pa.field("interval_end", interval_type(), nullable=False),
-        *(pa.field(column, pa.string()) for column in [*declared, *extra]),
-        pa.field("metric", pa.string(), nullable=False),
-        pa.field("qualifier", pa.string()),
-        *(pa.field(column, stat_type(stat)) for stat, column in STAT_COLUMNS),
-        pa.field("source_file", pa.string(), nullable=False),
-        pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    ]
-    return pa.schema(fields)
+    types = {
+        "date": pa.date32(),
+        "timestamp_ms": interval_type(),
+        "timestamp_us": pa.timestamp("us", tz="UTC"),
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+    }
+    return types[name]
+
+
+def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([pa.field(c.name, arrow_type(c.type), nullable=c.nullable) for c in columns])
+
+
+def schema(group_by: Sequence[str], extra_columns: Sequence[str] = ()) -> pa.Schema:
+    """The long table's Arrow schema: what the flattener writes, Parquet carries and the
+    warehouse DDL is derived from."""
+    return arrow_schema(columns(group_by, extra_columns))

@@ -1,31 +1,39 @@
 """The queue dimension: every routing queue as one small table, to join `queue_id` to names.
 
 The aggregates carry only queue ids; this table, replaced whole on each run, carries the names
-and divisions. pyarrow is imported here at the top: the Dagster layer imports this module inside
-the asset function, never when the definitions load.
+and divisions. Its columns are listed without pyarrow (the catalog shows them when the
+definitions load); the Arrow table is built when a run needs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+from genesys_assets.long_table import Column, arrow_schema
 
-from genesys_assets.genesys.client import Queue
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-SCHEMA = pa.schema(
-    [
-        pa.field("queue_id", pa.string(), nullable=False),
-        pa.field("name", pa.string()),
-        pa.field("division_id", pa.string()),
-        pa.field("division_name", pa.string()),
-        pa.field("loaded_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    ]
+    from genesys_assets.genesys.client import Queue
+
+COLUMNS: tuple[Column, ...] = (
+    Column("queue_id", "string", False, "the routing queue's id (queue_id in the dataset tables)"),
+    Column("name", "string", True, "the queue's name as it is now"),
+    Column("division_id", "string", True, "the division the queue belongs to"),
+    Column("division_name", "string", True, "the division's name"),
+    Column("loaded_at", "timestamp_us", False, "when the listing was taken, UTC"),
 )
 
 
+def schema() -> pa.Schema:
+    return arrow_schema(COLUMNS)
+
+
 def queue_table(queues: Sequence[Queue], loaded_at: datetime) -> pa.Table:
+    import pyarrow as pa
+
     return pa.table(
         {
             "queue_id": [q.id for q in queues],
@@ -34,7 +42,7 @@ def queue_table(queues: Sequence[Queue], loaded_at: datetime) -> pa.Table:
             "division_name": [q.division_name for q in queues],
             "loaded_at": [loaded_at] * len(queues),
         },
-        schema=SCHEMA,
+        schema=schema(),
     )
 
 

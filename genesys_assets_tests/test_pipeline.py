@@ -7,6 +7,7 @@ code path a real org uses), the stage a temporary folder and the warehouse a Duc
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import pyarrow.parquet as pq
@@ -96,25 +97,26 @@ def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):
         assert len(rows) == footer.num_rows > 0
 
         [raw] = materializations(result, f"{dataset}_raw_pages")
-        for key in (
-            "pages",
-            "bytes",
-            "api_requests",
-            "retries",
-            "throttled_429",
-            "elapsed_seconds",
-            "query",
-            "mode",
-        ):
-            assert key in raw.metadata, key
+        assert raw.partition == DAY
+        fetch = raw.metadata["fetch"].value
+        for key in ("pages", "bytes", "requests", "retries", "throttled_429", "api_seconds"):
+            assert key in fetch, key
+        assert fetch["days"] == [DAY] and fetch["pages"] == len(manifest["pages"])
+        assert unquote(raw.metadata["manifest"].value).endswith(layout.manifest(dataset, day))
+        assert "query" in raw.metadata and "SIMULATED" in raw.metadata["source"].value
         [parquet] = materializations(result, f"{dataset}_parquet")
         assert parquet.metadata["dagster/row_count"].value == footer.num_rows
         assert "preview" in parquet.metadata and "bytes" in parquet.metadata
         [table] = materializations(result, dataset)
         assert table.metadata["dagster/row_count"].value == footer.num_rows
+        assert unquote(table.metadata["staged_file"].value).endswith(
+            staged_file(stage, dataset, day)
+        )
+        assert table.metadata["dagster/table_name"].value == f"genesys.{dataset}"
+        assert "| partition_date" in table.metadata["preview"].value
 
     modes = {
-        materializations(result, f"{d}_raw_pages")[0].metadata["mode"].value
+        materializations(result, f"{d}_raw_pages")[0].metadata["fetch"].value["mode"]
         for d in ("queue_performance", "agent_performance")
     }
     assert modes == {"sync", "jobs"}, "auto mode picks jobs for the agent dataset"
@@ -131,7 +133,8 @@ def test_rerunning_a_day_gives_the_same_rows_not_twice(defs, clean_env):
     assert run(defs, partition_key=DAY).success
     assert warehouse_rows(clean_env, "agent_performance", DAY) == first
     [table] = [m for m in materializations(run(defs, partition_key=DAY), "agent_performance")]
-    assert table.metadata["rows_replaced"].value == len(first)
+    assert table.metadata["dagster/row_count"].value == len(first)
+    assert warehouse_rows(clean_env, "agent_performance", DAY) == first
 
 
 def test_a_day_across_the_dst_change(defs, clean_env):
@@ -217,6 +220,7 @@ def test_both_checks_fail_when_a_row_disappears_behind_the_pipelines_back(defs, 
 
 def test_a_failed_fetch_leaves_the_previous_day_in_place(start_simulator, clean_env, monkeypatch):
     simulator = start_simulator(job_delay_s=0.1)
+    monkeypatch.setenv("GENESYS_ASSETS_DEPLOYMENT", "local")
     monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
     monkeypatch.setenv("GENESYS_API_HOST", simulator.base_url)
@@ -257,6 +261,7 @@ def test_settings_that_cannot_work_name_the_variable(clean_env, monkeypatch):
     with pytest.raises(SettingsError, match="set S3_BUCKET"):
         resources()
     monkeypatch.delenv("SNOWFLAKE_ACCOUNT")
+    monkeypatch.setenv("GENESYS_ASSETS_DEPLOYMENT", "local")
     monkeypatch.setenv("GENESYS_CLIENT_ID", "id")
     with pytest.raises(SettingsError, match="set GENESYS_CLIENT_SECRET"):
         resources()
@@ -289,6 +294,7 @@ def test_the_sensor_requests_each_day_once_genesys_says_it_is_complete(
     simulator = start_simulator(
         now=datetime(2024, 11, 5, 4, 30, tzinfo=UTC), availability_lag_minutes=60
     )
+    monkeypatch.setenv("GENESYS_ASSETS_DEPLOYMENT", "local")
     monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
     monkeypatch.setenv("GENESYS_API_HOST", simulator.base_url)
@@ -335,7 +341,10 @@ def test_each_asset_materializes_on_its_own_through_the_stage(defs, clean_env):
         return result
 
     raw = materialize_one("queue_performance_raw_pages")
-    assert materializations(raw, "queue_performance_raw_pages")[0].metadata["pages"].value == 1
+    assert (
+        materializations(raw, "queue_performance_raw_pages")[0].metadata["fetch"].value["pages"]
+        == 1
+    )
     parquet = materialize_one("queue_performance_parquet")
     rows = (
         materializations(parquet, "queue_performance_parquet")[0]

@@ -2,14 +2,16 @@
 
 Every dataset asset is daily-partitioned in the org's time zone and has a single-run backfill
 policy: a backfill of 90 days is one run that fetches multi-day chunks, instead of 90 runs that
-each pay for a process, a login and a query. The functions here stay thin: they hand work to the
-core (client, flattener, loaders) and report what happened. The core's Arrow-heavy modules are
-imported inside the functions: loading the definitions must not pay for pyarrow.
+each pay for a process, a login and a query. Each body reads as what it does, through the core
+(`genesys_assets.daily`) and the resources, and records each day's own figures with
+`add_asset_metadata(partition_key=day)`: whatever the range, a day's materialization shows that
+day, never the range. What the run did as a whole goes to the log. The IO managers only make the
+staged days current and hand them on. Arrow-heavy modules are imported inside the functions:
+loading the definitions must not pay for pyarrow.
 """
 
-import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -20,33 +22,34 @@ from dagster import (
     DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
+    Output,
     asset,
 )
 
+from genesys_assets import daily
 from genesys_assets.datasets import QUEUES_ASSET, Dataset
-from genesys_assets.pipeline.io_managers import (
-    PARQUET_SUFFIX,
-    RAW_SUFFIX,
-    DayTable,
-    DayTables,
-    FetchedDays,
-    RawDays,
-)
-from genesys_assets.pipeline.metadata import preview
+from genesys_assets.pipeline import catalog
+from genesys_assets.pipeline.failures import reported
+from genesys_assets.pipeline.metadata import preview, preview_rows
 from genesys_assets.pipeline.resources import GenesysResource, StageResource, WarehouseResource
 from genesys_assets.stage import layout
-from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
+from genesys_assets.stage.parquet_files import StagedParquet
+from genesys_assets.stage.raw_pages import RawPageStore
 
 RAW_PAGES_IO_MANAGER = "raw_pages_io_manager"
 PARQUET_IO_MANAGER = "parquet_io_manager"
+# One writer at a time per DuckDB file (Snowflake takes concurrent loads; the pool is then wide).
+WAREHOUSE_POOL = "genesys_warehouse"
+# Fetches share the org's API rate limit; the pool keeps a deployment's runs from piling onto it.
+GENESYS_API_POOL = "genesys_api"
 
 
 def raw_pages_key(dataset: Dataset) -> AssetKey:
-    return AssetKey(f"{dataset.name}{RAW_SUFFIX}")
+    return AssetKey(f"{dataset.name}_raw_pages")
 
 
 def parquet_key(dataset: Dataset) -> AssetKey:
-    return AssetKey(f"{dataset.name}{PARQUET_SUFFIX}")
+    return AssetKey(f"{dataset.name}_parquet")
 
 
 def table_key(dataset: Dataset) -> AssetKey:
@@ -57,69 +60,107 @@ def run_days(context: AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(key) for key in context.partition_keys]
 
 
-def describe_days(days: list[date]) -> str:
-    """`2024-11-01`, or `90 days 2024-06-03..2024-08-31`, for log lines."""
-    return str(days[0]) if len(days) == 1 else f"{len(days)} days {days[0]}..{days[-1]}"
+def record_days(context: AssetExecutionContext, per_day: dict[date, dict[str, Any]]) -> None:
+    """Each day's own metadata on its own materialization."""
+    for day, metadata in per_day.items():
+        context.add_asset_metadata(metadata, partition_key=day.isoformat())
 
 
 def build_dataset_assets(
-    dataset: Dataset, partitions: DailyPartitionsDefinition
+    dataset: Dataset, partitions: DailyPartitionsDefinition, naming: catalog.WarehouseNaming
 ) -> list[AssetsDefinition]:
     """The three assets of one dataset."""
-    common = {
+    common: dict[str, Any] = {
         "partitions_def": partitions,
         "backfill_policy": BackfillPolicy.single_run(),
         "group_name": dataset.name,
     }
-    query_text = MetadataValue.json(dataset.query.definition())
 
     @asset(
         name=raw_pages_key(dataset).path[-1],
         io_manager_key=RAW_PAGES_IO_MANAGER,
         kinds={"genesys"},
-        description=(
-            f"{dataset.description}\n\nThe day's Genesys Cloud aggregates pages, byte for byte, "
-            "zstd-compressed in the stage with a manifest (query, pages, sha256)."
-        ),
-        metadata={"dataset": dataset.name, "query": query_text},
+        pool=GENESYS_API_POOL,
+        description=catalog.raw_pages_description(dataset),
+        metadata=catalog.raw_pages_metadata(dataset),
         **common,
     )
-    def raw_pages(context: AssetExecutionContext, genesys: GenesysResource) -> FetchedDays:
+    def raw_pages(
+        context: AssetExecutionContext, genesys: GenesysResource, stage: StageResource
+    ) -> Output[daily.RawStaging]:
         days = run_days(context)
-        client = genesys.get_client()
         context.log.info(
-            f"fetching {dataset.name} for {describe_days(days)} from {genesys.describe()}"
+            f"fetching {dataset.name} for {daily.describe_days(days)} from {genesys.describe()}"
         )
-        return FetchedDays(
-            dataset.name, tuple(days), client.fetch_days(dataset.query, days, mode=dataset.mode)
+        store = RawPageStore(stage.get_stage())
+        with reported(f"{dataset.name}: fetching {daily.describe_days(days)}"):
+            staging = daily.stage_raw_pages(genesys.get_client(), store, dataset, days)
+        record_days(
+            context,
+            {
+                day: {
+                    "manifest": MetadataValue.path(
+                        store.stage.uri(layout.manifest(dataset.name, day))
+                    ),
+                    "fetch": MetadataValue.json(staging.fetch_of[day].as_json()),
+                    "source": genesys.describe(),
+                }
+                for day, manifest in staging.manifests.items()
+            },
         )
+        fetches = staging.fetches
+        context.log.info(
+            f"{dataset.name}: {len(fetches)} fetches, {sum(f.pages for f in fetches)} pages, "
+            f"{sum(f.bytes for f in fetches)} bytes, {sum(f.requests for f in fetches)} "
+            f"requests ({sum(f.retries for f in fetches)} retried, "
+            f"{sum(f.throttled for f in fetches)} throttled)"
+        )
+        return Output(staging, metadata={"query": MetadataValue.json(staging.query)})
 
     @asset(
         name=parquet_key(dataset).path[-1],
-        ins={"raw_pages": AssetIn(key=raw_pages_key(dataset))},
+        ins={"raw": AssetIn(key=raw_pages_key(dataset))},
         io_manager_key=PARQUET_IO_MANAGER,
         kinds={"parquet"},
-        description=(
-            f"{dataset.name} as the long table (one row per bucket, group and metric), one "
-            "snappy Parquet file per day under year=/month=/day=."
-        ),
+        description=catalog.parquet_description(dataset),
         metadata={"dataset": dataset.name},
         **common,
     )
-    def parquet(context: AssetExecutionContext, raw_pages: RawDays) -> DayTables:
-        seconds: list[float] = []  # filled as the IO manager consumes the tables
-        tables = _flatten_days(dataset, raw_pages, datetime.now(UTC), seconds)
-        return DayTables(dataset.name, tables, seconds)
+    def parquet(
+        context: AssetExecutionContext, raw: daily.RawDays, stage: StageResource
+    ) -> Output[daily.ParquetStaging]:
+        from genesys_assets.stage.parquet_files import ParquetStore
+
+        store = ParquetStore(stage.get_stage())
+        with reported(f"{dataset.name}: flattening {daily.describe_days(raw.days)}"):
+            staging = daily.stage_parquet(raw, store, dataset)
+        record_days(
+            context,
+            {
+                day: {
+                    "dagster/row_count": staged.staged.rows,
+                    "bytes": MetadataValue.int(staged.staged.bytes),
+                    "file": MetadataValue.path(store.stage.uri(staged.staged.key)),
+                    "raw_fetch": MetadataValue.path(store.stage.uri(staged.source)),
+                    "preview": preview(staged.head),
+                }
+                for day, staged in staging.days.items()
+            },
+        )
+        rows = sum(d.staged.rows for d in staging.days.values())
+        context.log.info(
+            f"{dataset.name}: {staging.pages_parsed} pages flattened into {rows} rows in "
+            f"{staging.flatten_seconds:.1f} s"
+        )
+        return Output(staging, metadata=_field_notes(context, dataset, staging))
 
     @asset(
         name=table_key(dataset).path[-1],
         ins={"staged": AssetIn(key=parquet_key(dataset))},
-        kinds={"sql"},
-        description=(
-            f"The warehouse table {dataset.name}: the run's days replaced in one transaction, "
-            "each by its day's staged Parquet file."
-        ),
-        metadata={"dataset": dataset.name},
+        kinds={naming.kind, "table"},
+        pool=WAREHOUSE_POOL,
+        description=catalog.table_description(dataset),
+        metadata=catalog.table_metadata(dataset, naming),
         **common,
     )
     def table(
@@ -128,125 +169,110 @@ def build_dataset_assets(
         warehouse: WarehouseResource,
         stage: StageResource,
     ) -> MaterializeResult:
-        from genesys_assets import long_table
-        from genesys_assets.stage import retention
-
-        target = warehouse.get_warehouse()
-        # Dimensions the API grouped by unasked are columns of the files: the table gets them.
-        found = {c for file in staged.values() for c in file.columns}
-        schema = long_table.schema(
-            dataset.group_by, long_table.extra_columns(dataset.group_by, sorted(found))
-        )
-        # Every day of the run in one transaction: Dagster marks a range run's partitions
-        # materialized only if the whole step succeeds, and the table then agrees with it.
-        result = target.replace_partitions(
-            dataset.name, schema, staged, time_zone=dataset.query.time_zone
-        )
         days = sorted(staged)
-        # Only now may superseded files go: the load log names what the table holds.
-        collected = retention.collect(
-            stage.get_stage(),
-            dataset.name,
-            target.loaded_files(dataset.name),
-            grace=stage.grace(),
+        target = warehouse.get_warehouse()
+        with reported(f"{dataset.name}: loading {daily.describe_days(days)}"):
+            loaded = daily.load_days(target, stage.get_stage(), dataset, staged, stage.grace())
+            shown = target.preview_rows(dataset.name, loaded.columns, days)
+        result = loaded.result
+        uri = stage.get_stage().uri
+        record_days(
+            context,
+            {
+                day: {
+                    "dagster/row_count": result.rows_by_day[day],
+                    "dagster/partition_row_count": result.rows_by_day[day],
+                    "staged_file": MetadataValue.path(uri(staged[day].key)),
+                    "preview": preview_rows(shown[day]),
+                }
+                for day in days
+            },
         )
         context.log.info(
-            f"{result.table}: {describe_days(days)}, {result.rows_deleted} "
-            f"rows replaced by {result.rows_loaded} in one transaction "
-            f"({result.elapsed_s:.1f} s)"
+            f"{result.table}: {daily.describe_days(days)}, {result.rows_deleted} rows replaced "
+            f"by {result.rows_loaded} in one transaction ({result.elapsed_s:.1f} s); "
+            f"{len(loaded.collected.deleted)} superseded stage objects removed"
         )
-        metadata = {
-            "dagster/row_count": result.rows_loaded,
-            "rows_by_day": MetadataValue.json(
-                {day.isoformat(): rows for day, rows in result.rows_by_day.items()}
-            ),
-            "rows_replaced": result.rows_deleted,
-            "table": result.table,
+        metadata: dict[str, Any] = {
+            "dagster/table_name": naming.table_name(dataset.name),
             "warehouse": target.description,
-            "elapsed_seconds": round(result.elapsed_s, 3),
-            "stage_objects_removed": len(collected.deleted),
         }
-        added = result.columns_added
-        if added:
-            metadata["columns_added"] = MetadataValue.json(list(added))
+        if result.columns_added:
+            metadata["columns_added"] = MetadataValue.json(list(result.columns_added))
+            metadata["dagster/column_schema"] = catalog.column_schema(
+                dataset, naming, loaded.columns
+            )
         return MaterializeResult(metadata=metadata)
 
     return [raw_pages, parquet, table]
 
 
-def _flatten_days(
-    dataset: Dataset, raw: RawDays, loaded_at: datetime, seconds: list[float]
-) -> Iterator[DayTable]:
-    """Flatten each fetch once and cut it into the run's days."""
-    import pyarrow as pa
-
-    from genesys_assets.flatten import flatten_pages
-
-    wanted = set(raw.days)
-    for manifests in raw.by_fetch():
-        started = time.monotonic()
-        fetch_days = list(manifests[0].fetch_days)
-        flat = flatten_pages(
-            raw.pages(manifests[0]),
-            dataset.group_by,
-            dataset.query.time_zone,
-            loaded_at,
-            metrics=dataset.metrics,
+def _field_notes(
+    context: AssetExecutionContext, dataset: Dataset, staging: daily.ParquetStaging
+) -> dict[str, Any]:
+    """Warn about what the answers had beyond the dataset's declaration, and list it."""
+    notes: dict[str, Any] = {}
+    if staging.extra_dimensions:
+        extra = sorted(staging.extra_dimensions)
+        notes["unrequested_dimensions"] = MetadataValue.json(extra)
+        context.log.warning(
+            f"{dataset.name}: the API grouped by dimensions the dataset does not name "
+            f"({', '.join(extra)}); each is a column of its own, so rows are never merged "
+            "across their values. Add them to group_by to make that explicit."
         )
-        tables = flat.split_days(fetch_days)
-        pages, unknown, extra = flat.pages, flat.unknown_fields, flat.extra_dimensions
-        del flat
-        seconds.append(time.monotonic() - started)
-        for i, manifest in enumerate(m for m in manifests if m.day in wanted):
-            yield DayTable(
-                manifest.day,
-                tables[manifest.day],
-                pages if i == 0 else 0,
-                unknown,
-                source=manifest.folder,
-                extra_dimensions=extra,
+    if staging.unknown_fields:
+        unknown = sorted(staging.unknown_fields)
+        notes["unknown_fields"] = MetadataValue.json(unknown)
+        context.log.warning(
+            f"{dataset.name}: the API sent fields the long table does not map (kept in the raw "
+            f"pages, not in Parquet): {', '.join(unknown)}"
+        )
+    return notes
+
+
+def build_queues_asset(naming: catalog.WarehouseNaming) -> AssetsDefinition:
+    @asset(
+        name=QUEUES_ASSET,
+        group_name="genesys_dimensions",
+        # Not partitioned; the policy lets `dagster asset materialize --select '*'
+        # --partition-range A...B` run everything as one run (the CLI demands it of every asset).
+        backfill_policy=BackfillPolicy.single_run(),
+        kinds={"genesys", naming.kind, "table"},
+        pool=WAREHOUSE_POOL,
+        description=catalog.QUEUES_DESCRIPTION,
+        metadata=catalog.queues_metadata(naming),
+    )
+    def genesys_queues(
+        context: AssetExecutionContext,
+        genesys: GenesysResource,
+        stage: StageResource,
+        warehouse: WarehouseResource,
+    ) -> MaterializeResult:
+        from genesys_assets.queue_table import queue_table, refuse_shrink, schema
+        from genesys_assets.stage.parquet_files import ParquetStore
+
+        target = warehouse.get_warehouse()
+        store = ParquetStore(stage.get_stage())
+        with reported(QUEUES_ASSET):
+            table = queue_table(genesys.get_client().list_queues(), datetime.now(UTC))
+            refuse_shrink(
+                QUEUES_ASSET,
+                target.table_row_count(QUEUES_ASSET),
+                table.num_rows,
+                warehouse.max_shrink,
             )
-        del tables
-        # Hand the fetch's Arrow memory back: without it the allocator keeps each fetch's peak
-        # and a long range ratchets the process up.
-        pa.default_memory_pool().release_unused()
+            staged = store.write(layout.dimension(QUEUES_ASSET), table)
+            result = target.replace_table(QUEUES_ASSET, schema(), staged)
+        context.log.info(f"{result.table}: {result.rows_loaded} queues")
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": result.rows_loaded,
+                "dagster/table_name": naming.table_name(QUEUES_ASSET),
+                "staged_file": MetadataValue.path(store.stage.uri(staged.key)),
+                "warehouse": target.description,
+                "source": genesys.describe(),
+                "preview": preview(table),
+            }
+        )
 
-
-@asset(
-    name=QUEUES_ASSET,
-    group_name="genesys_dimensions",
-    # Not partitioned; the policy lets `dagster asset materialize --select '*'
-    # --partition-range A...B` run everything as one run (the CLI demands it of every asset).
-    backfill_policy=BackfillPolicy.single_run(),
-    kinds={"genesys", "sql"},
-    description=(
-        "Every routing queue (id, name, division), replaced on each run, to join the dataset "
-        "tables' queue_id to queue names."
-    ),
-)
-def genesys_queues(
-    context: AssetExecutionContext,
-    genesys: GenesysResource,
-    stage: StageResource,
-    warehouse: WarehouseResource,
-) -> MaterializeResult:
-    from genesys_assets.queue_table import SCHEMA, queue_table, refuse_shrink
-
-    table = queue_table(genesys.get_client().list_queues(), datetime.now(UTC))
-    target = warehouse.get_warehouse()
-    refuse_shrink(
-        QUEUES_ASSET, target.table_row_count(QUEUES_ASSET), table.num_rows, warehouse.max_shrink
-    )
-    store = ParquetStore(stage.get_stage())
-    staged = store.write(layout.dimension(QUEUES_ASSET), table)
-    result = target.replace_table(QUEUES_ASSET, SCHEMA, staged)
-    context.log.info(f"{result.table}: {result.rows_loaded} queues")
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": result.rows_loaded,
-            "table": result.table,
-            "file": MetadataValue.path(store.stage.uri(staged.key)),
-            "warehouse": target.description,
-            "preview": preview(table),
-        }
-    )
+    return genesys_queues

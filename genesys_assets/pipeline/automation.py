@@ -14,14 +14,15 @@ from zoneinfo import ZoneInfo
 from dagster import (
     DefaultSensorStatus,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     schedule,
     sensor,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from genesys_assets.datasets import DatasetsFile
 from genesys_assets.pipeline.resources import GenesysResource
@@ -55,10 +56,10 @@ def newest_complete_day(available: datetime, time_zone: str) -> date:
     return available.astimezone(ZoneInfo(time_zone)).date() - timedelta(days=1)
 
 
-def build_refresh_schedule(name: str, job: UnresolvedAssetJobDefinition, config: DatasetsFile):
+def build_refresh_schedule(name: str, job_name: str, config: DatasetsFile) -> ScheduleDefinition:
     @schedule(
         name=f"{name}_daily_refresh",
-        job=job,
+        job_name=job_name,
         cron_schedule=config.schedule.cron,
         execution_timezone=config.org.time_zone,
         description=(
@@ -67,7 +68,7 @@ def build_refresh_schedule(name: str, job: UnresolvedAssetJobDefinition, config:
             "recent buckets."
         ),
     )
-    def refresh(context: ScheduleEvaluationContext):
+    def refresh(context: ScheduleEvaluationContext) -> SkipReason | list[RunRequest]:
         tick = context.scheduled_execution_time.astimezone(ZoneInfo(config.org.time_zone))
         days = refresh_days(tick.date(), config.schedule.refresh_days, config.org.start_date)
         if not days:
@@ -84,10 +85,10 @@ def build_refresh_schedule(name: str, job: UnresolvedAssetJobDefinition, config:
     return refresh
 
 
-def build_final_load_sensor(job: UnresolvedAssetJobDefinition, config: DatasetsFile):
+def build_final_load_sensor(job_name: str, config: DatasetsFile) -> SensorDefinition:
     @sensor(
         name="genesys_final_loads",
-        job=job,
+        job_name=job_name,
         minimum_interval_seconds=15 * 60,
         default_status=DefaultSensorStatus.STOPPED,
         description=(
@@ -96,7 +97,9 @@ def build_final_load_sensor(job: UnresolvedAssetJobDefinition, config: DatasetsF
             "availability)."
         ),
     )
-    def final_loads(context: SensorEvaluationContext, genesys: GenesysResource):
+    def final_loads(
+        context: SensorEvaluationContext, genesys: GenesysResource
+    ) -> SkipReason | SensorResult:
         available = genesys.get_client().data_availability()
         last_final = newest_complete_day(available, config.org.time_zone)
         days = final_days(last_final, context.cursor, config.org.start_date)

@@ -1,21 +1,38 @@
-"""The checks on each warehouse table: per partition, blocking.
+"""The checks on each warehouse table: one evaluation per day, blocking.
 
-They run after the table in the same run (a failure fails the run) and can be run on their own
-from the UI or the CLI at any time, e.g. after someone touched the table. Both compare the
-warehouse's rows for the partition's `partition_date` with the staged Parquet file that the
-warehouse's load log says the day was loaded from, read by itself (see `genesys_assets.parity`).
+They run after the table in the same run (a failure fails the run) and on their own from the
+checks job (`build_checks_job`), for a day or a backfill of days, e.g. after someone touched
+the table. Both compare the warehouse's rows for a day's `partition_date` with the staged
+Parquet file that the warehouse's load log says the day was loaded from (see
+`genesys_assets.parity`).
+
+Dagster ties an `AssetCheckResult` to a partition only in a single-partition run, so a range
+run would record one result for no day, and every day's planned evaluation would stay Skipped.
+Each check therefore logs one `AssetCheckEvaluation` per day, carrying that day's partition and
+figures, and then completes its step with a plain output; a failed day fails the step, as a
+blocking check's result does.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
+from typing import Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
-    AssetCheckResult,
     AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
     DailyPartitionsDefinition,
+    Failure,
+    JobDefinition,
     MetadataValue,
+    OpDefinition,
+    OpExecutionContext,
+    Output,
     asset_check,
+    job,
+    op,
 )
 
 from genesys_assets.datasets import Dataset
@@ -23,84 +40,138 @@ from genesys_assets.parity import Parity, row_count_parity, totals_parity
 from genesys_assets.pipeline.assets import table_key
 from genesys_assets.pipeline.resources import StageResource, WarehouseResource
 from genesys_assets.stage.parquet_files import ParquetStore
+from genesys_assets.warehouse import Warehouse
 
+Comparison = Callable[[Warehouse, ParquetStore, str, Sequence[date]], list[Parity]]
 
-def _days(context: AssetCheckExecutionContext) -> list[date]:
-    return [date.fromisoformat(key) for key in context.partition_keys]
+CHECKS: dict[str, tuple[Comparison, str]] = {
+    "row_count_parity": (
+        row_count_parity,
+        "The day's rows in the warehouse equal the row count in the footer of the staged "
+        "Parquet file it was loaded from.",
+    ),
+    "totals_parity": (
+        totals_parity,
+        "Per metric, the day's sums of stat_count and stat_sum agree between the staged "
+        "Parquet file it was loaded from and the warehouse.",
+    ),
+}
 
 
 def build_checks(
     dataset: Dataset, partitions: DailyPartitionsDefinition
 ) -> list[AssetChecksDefinition]:
+    return [
+        _build_check(dataset, partitions, name, compare, description)
+        for name, (compare, description) in CHECKS.items()
+    ]
 
+
+def _build_check(
+    dataset: Dataset,
+    partitions: DailyPartitionsDefinition,
+    name: str,
+    compare: Comparison,
+    description: str,
+) -> AssetChecksDefinition:
     @asset_check(
         asset=table_key(dataset),
-        name="row_count_parity",
+        name=name,
         blocking=True,
         partitions_def=partitions,
-        description=(
-            "The day's rows in the warehouse equal the row count in the footer of the staged "
-            "Parquet file it was loaded from."
-        ),
+        description=description,
     )
-    def row_count(
+    def check(
         context: AssetCheckExecutionContext,
         warehouse: WarehouseResource,
         stage: StageResource,
-    ) -> AssetCheckResult:
-        store = ParquetStore(stage.get_stage())
-        return _result(
-            row_count_parity(warehouse.get_warehouse(), store, dataset.name, _days(context))
-        )
+    ) -> Iterator[AssetCheckEvaluation | Output[None]]:
+        yield from verify(context, dataset, name, compare, warehouse, stage)
 
-    @asset_check(
-        asset=table_key(dataset),
-        name="totals_parity",
-        blocking=True,
-        partitions_def=partitions,
-        description=(
-            "Per metric, the day's sums of stat_count and stat_sum agree between the staged "
-            "Parquet file it was loaded from and the warehouse."
-        ),
-    )
-    def totals(
-        context: AssetCheckExecutionContext,
-        warehouse: WarehouseResource,
-        stage: StageResource,
-    ) -> AssetCheckResult:
-        store = ParquetStore(stage.get_stage())
-        return _result(
-            totals_parity(warehouse.get_warehouse(), store, dataset.name, _days(context))
-        )
-
-    return [row_count, totals]
+    return check
 
 
-def _result(results: Sequence[Parity]) -> AssetCheckResult:
-    """One result for the run's days: passed only if every day passed.
+def build_checks_job(
+    datasets: Sequence[Dataset], partitions: DailyPartitionsDefinition, name: str
+) -> JobDefinition:
+    """Every dataset's checks for a day (or a backfill of days), nothing reloaded.
 
-    A single-day run (the usual case) shows that day's figures as they are; a range run shows
-    the failing days first.
+    A job of ops rather than an asset job: an asset job that selects only checks cannot take a
+    partitions definition without a deprecated argument, and without one the Launchpad offers
+    no day. The ops run the checks' own code and log the same per-day evaluations, which the UI
+    shows on each check.
     """
+    ops = [
+        _check_op(dataset, check_name, compare, description)
+        for dataset in datasets
+        for check_name, (compare, description) in CHECKS.items()
+    ]
+
+    @job(
+        name=name,
+        partitions_def=partitions,
+        description=(
+            "Every dataset's checks for a day, nothing reloaded: is the warehouse still what "
+            "was staged? Pick a day in the Launchpad, or backfill a range."
+        ),
+    )
+    def checks_job() -> None:
+        for check_op in ops:
+            check_op()
+
+    return checks_job
+
+
+def _check_op(
+    dataset: Dataset, check_name: str, compare: Comparison, description: str
+) -> OpDefinition:
+    @op(name=f"{dataset.name}_{check_name}", description=description)
+    def check_op(
+        context: OpExecutionContext, warehouse: WarehouseResource, stage: StageResource
+    ) -> Iterator[AssetCheckEvaluation | Output[None]]:
+        yield from verify(context, dataset, check_name, compare, warehouse, stage)
+
+    return check_op
+
+
+def verify(
+    context: AssetCheckExecutionContext | OpExecutionContext,
+    dataset: Dataset,
+    check_name: str,
+    compare: Comparison,
+    warehouse: WarehouseResource,
+    stage: StageResource,
+) -> Iterator[AssetCheckEvaluation | Output[None]]:
+    """One evaluation per day of the run; a failed day fails the step after all are logged."""
+    days = [date.fromisoformat(key) for key in context.partition_keys]
+    store = ParquetStore(stage.get_stage())
+    results = compare(warehouse.get_warehouse(), store, dataset.name, days)
+    for result in results:
+        yield evaluation(table_key(dataset), check_name, result)
     failed = [r for r in results if not r.passed]
-    if len(results) == 1:
-        only = results[0]
-        return AssetCheckResult(
-            passed=only.passed,
-            description=only.summary,
-            metadata={k: _value(v) for k, v in only.details.items()},
+    if failed:
+        raise Failure(
+            description=f"{dataset.name} {check_name} failed for {len(failed)} of "
+            f"{len(results)} days: " + "; ".join(r.summary for r in failed[:5]),
+            metadata={"days_failed": MetadataValue.json([r.day.isoformat() for r in failed])},
         )
-    lines = [r.summary for r in failed] or [f"all {len(results)} days agree"]
-    return AssetCheckResult(
-        passed=not failed,
-        description=f"{len(failed)} of {len(results)} days differ" if failed else lines[0],
-        metadata={
-            "days_checked": len(results),
-            "days_failed": MetadataValue.json([r.day.isoformat() for r in failed]),
-            "details": MetadataValue.md("\n".join(f"- {line}" for line in lines[:100])),
-        },
+    context.log.info(f"{check_name}: all {len(results)} days of {dataset.name} agree")
+    yield Output(None)
+
+
+def evaluation(asset_key: AssetKey, check_name: str, result: Parity) -> AssetCheckEvaluation:
+    """The day's own evaluation: its partition, its verdict, its figures."""
+    return AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=check_name,
+        passed=result.passed,
+        partition=result.day.isoformat(),
+        severity=AssetCheckSeverity.ERROR,
+        blocking=True,
+        description=result.summary,
+        metadata={k: _value(v) for k, v in result.details.items()},
     )
 
 
-def _value(value: object) -> object:
+def _value(value: Any) -> Any:
     return MetadataValue.json(value) if isinstance(value, list | dict) else value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dagster import MetadataValue
 
@@ -22,3 +22,12 @@ def preview(table: pa.Table, rows: int = PREVIEW_ROWS) -> MetadataValue:
 
 def rate(count: float, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def preview_rows(rows: list[dict[str, Any]]) -> MetadataValue:
+    """Rows as the warehouse returned them, as a Markdown table without all-empty columns."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    frame = frame.loc[:, frame.notna().any()] if len(frame) else frame
+    return MetadataValue.md(frame.to_markdown(index=False) if len(frame) else "(no rows)")

@@ -54,23 +54,40 @@ class ParquetStore:
         self, dataset: str, day: date, table: pa.Table, *, source: str | None = None
     ) -> StagedParquet:
         """A new version of the day's file, then the day's pointer set to it."""
-        now = datetime.now(UTC)
-        written = self.write(layout.parquet(dataset, day, layout.new_version(now)), table)
+        return self.publish(dataset, day, self.write_version(dataset, day, table, source=source))
+
+    def write_version(
+        self, dataset: str, day: date, table: pa.Table, *, source: str | None = None
+    ) -> StagedParquet:
+        """A new version of the day's file, not yet current: nothing reads it until `publish`."""
+        written = self.write(
+            layout.parquet(dataset, day, layout.new_version(datetime.now(UTC))), table
+        )
+        return replace(written, source=source)
+
+    def publish(self, dataset: str, day: date, staged: StagedParquet) -> StagedParquet:
+        """Make a written version the day's current file (its `_staged.json`)."""
+        if not self.stage.exists(staged.key):
+            raise StageError(
+                f"{staged.key} is gone from the stage ({self.stage.description}) before it was "
+                f"published for {dataset} on {day}: retention removed it (raise "
+                "GENESYS_STAGE_GRACE_HOURS above the longest run) or someone deleted it; "
+                "re-materialize the day"
+            )
+        published_at = datetime.now(UTC)
         pointer = {
-            "file": written.key,
-            "rows": written.rows,
-            "bytes": written.bytes,
-            "source": source,
-            "published_at": datetime.now(UTC).isoformat(),
+            "file": staged.key,
+            "rows": staged.rows,
+            "bytes": staged.bytes,
+            "source": staged.source,
+            "published_at": published_at.isoformat(),
         }
         self.stage.put(
             layout.staged_pointer(dataset, day),
             json.dumps(pointer).encode("utf-8"),
             content_type="application/json",
         )
-        return replace(
-            written, source=source, published_at=datetime.fromisoformat(pointer["published_at"])
-        )
+        return replace(staged, published_at=published_at)
 
     def pointer(self, dataset: str, day: date) -> dict[str, object] | None:
         """The day's `_staged.json`, or None if the day was never staged."""

@@ -2,7 +2,8 @@
 
 Writing a fetch: its pages go into a new folder named after the fetch (never over an existing
 file), then a record of the fetch, and only then each day's `manifest.json` is replaced to point
-at them. Until that last step every reader still sees the previous pages: a fetch that fails, or
+at them (`publish`, which the pipeline calls only once the whole step has succeeded). Until
+that last step every reader still sees the previous pages: a fetch that fails, or
 a process that dies mid-upload, leaves the previous good day in place. Writing never deletes:
 another run may be reading the previous pages, or the warehouse may hold rows made from them.
 Folders nothing points to any more are removed later by `stage.retention`.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -120,6 +121,16 @@ class RawPageStore:
 
     def write_fetch(self, dataset: str, fetch: Fetch) -> list[DayManifest]:
         """Store a fetch's pages and make them the current pages of each of its days."""
+        manifests = self.stage_fetch(dataset, fetch)
+        self.publish(manifests)
+        return manifests
+
+    def stage_fetch(self, dataset: str, fetch: Fetch) -> list[DayManifest]:
+        """Store a fetch's pages under a new fetch folder, without making them current.
+
+        Nothing reads them until `publish`: a run that fails halfway leaves every day's current
+        pages as they were, and what it wrote is left to retention.
+        """
         import pyarrow as pa  # here, not at the top: the Dagster definitions import this module
 
         if not fetch.days:
@@ -169,13 +180,29 @@ class RawPageStore:
             json.dumps(record).encode("utf-8"),
             content_type="application/json",
         )
+        return manifests
+
+    def publish(self, manifests: Iterable[DayManifest]) -> None:
+        """Make staged fetches the current pages of their days (one manifest write per day)."""
+        checked: set[str] = set()
         for manifest in manifests:
+            record = layout.fetch_record(
+                manifest.dataset, manifest.fetch_days[0], manifest.fetch_id
+            )
+            if record not in checked:
+                if not self.stage.exists(record):
+                    raise StageError(
+                        f"{record} is gone from the stage ({self.stage.description}) before "
+                        f"{manifest.dataset} for {manifest.day} was published: retention removed "
+                        "it (raise GENESYS_STAGE_GRACE_HOURS above the longest run) or someone "
+                        "deleted it; re-materialize the day"
+                    )
+                checked.add(record)
             self.stage.put(
-                layout.manifest(dataset, manifest.day),
+                layout.manifest(manifest.dataset, manifest.day),
                 manifest.to_json(),
                 content_type="application/json",
             )
-        return manifests
 
     def manifest(self, dataset: str, day: date) -> DayManifest | None:
         key = layout.manifest(dataset, day)

@@ -106,6 +106,16 @@ def day_bounds_sql(table: str, days: int) -> str:
     )
 
 
+def preview_sql(table: str, columns: Sequence[str], days: int, rows: int) -> str:
+    """The first `rows` rows of each day (by bucket, then metric), in one query."""
+    return (
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {days_filter(days)} "
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {PARTITION_COLUMN} "
+        f"ORDER BY interval_start, metric) <= {int(rows)} "
+        f"ORDER BY {PARTITION_COLUMN}, interval_start, metric"
+    )
+
+
 def log_delete_sql(log: str, days: int) -> str:
     return f"DELETE FROM {log} WHERE dataset = ? AND {days_filter(days)}"
 
@@ -307,6 +317,19 @@ class Warehouse(ABC):
             for day, count in self._query(table, sql, list(days)):
                 counts[as_date(day)] = int(count)
         return counts
+
+    def preview_rows(
+        self, table: str, columns: Sequence[str], days: Sequence[date], rows: int = 5
+    ) -> dict[date, list[dict[str, Any]]]:
+        """What the table holds now: the first rows of each day, to show beside its count."""
+        preview: dict[date, list[dict[str, Any]]] = {day: [] for day in days}
+        if days:
+            names = [identifier(c, "column") for c in columns]
+            sql = preview_sql(self.qualified(table), names, len(days), rows)
+            day_at = list(columns).index(PARTITION_COLUMN)
+            for row in self._query(table, sql, list(days)):
+                preview[as_date(row[day_at])].append(dict(zip(columns, row, strict=True)))
+        return preview
 
     def partition_row_count(self, table: str, day: date) -> int:
         return self.partition_row_counts(table, [day])[day]

@@ -38,6 +38,10 @@ SNOWFLAKE_ENV = {
     "SNOWFLAKE_DATABASE": "BENCH",
     "SNOWFLAKE_STAGE": "BENCH_STAGE",
     "S3_BUCKET": "bench-bucket",
+    # Production needs the real org's credentials too (never the simulator beside Snowflake).
+    "GENESYS_CLIENT_ID": "bench-client",
+    "GENESYS_CLIENT_SECRET": "not-a-secret",
+    "GENESYS_REGION": "mypurecloud.ie",
 }
 
 LOAD = f"""

@@ -75,6 +75,7 @@ class ServedSimulator:
     def env(self) -> dict[str, str]:
         """What points the pipeline at this simulator."""
         return {
+            "GENESYS_ASSETS_DEPLOYMENT": "local",
             "GENESYS_CLIENT_ID": self.sim.client_id,
             "GENESYS_CLIENT_SECRET": self.sim.client_secret,
             "GENESYS_API_HOST": self.sim.base_url,

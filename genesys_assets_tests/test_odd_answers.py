@@ -32,6 +32,7 @@ DAY = "2024-11-01"
 def proxy(start_simulator, clean_env, monkeypatch) -> Iterator[RewritingProxy]:
     simulator = start_simulator()
     with RewritingProxy(simulator.base_url) as proxy:
+        monkeypatch.setenv("GENESYS_ASSETS_DEPLOYMENT", "local")
         monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
         monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
         monkeypatch.setenv("GENESYS_API_HOST", proxy.base_url)

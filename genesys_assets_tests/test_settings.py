@@ -3,6 +3,8 @@ what fails later says which setting to change."""
 
 from __future__ import annotations
 
+import logging
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import urllib3
+from dagster import EnvVar, build_resources
 
 from genesys_assets import datasets
 from genesys_assets.definitions import build_definitions
@@ -23,7 +26,16 @@ from genesys_assets.genesys.query import AggregateQuery, day_interval
 from genesys_assets.genesys.ratelimit import RateLimiter
 from genesys_assets.genesys.regions import api_host
 from genesys_assets.genesys.transport import RetryPolicy, Transport
-from genesys_assets.pipeline.environment import SettingsError, resources
+from genesys_assets.pipeline.environment import SettingsError, choose, resources
+from genesys_assets.pipeline.resources import (
+    DuckDBWarehouseResource,
+    GenesysCloudResource,
+    GenesysResource,
+    GenesysSimulatorResource,
+    LocalStageResource,
+    S3StageResource,
+    SnowflakeWarehouseResource,
+)
 from genesys_assets.stage import LocalStage
 from genesys_assets.warehouse import WarehouseError
 from genesys_assets.warehouse.duckdb import DuckDBWarehouse
@@ -33,6 +45,8 @@ GENESYS = {
     "GENESYS_CLIENT_SECRET": "secret",
     "GENESYS_REGION": "mypurecloud.ie",
 }
+# A real org into the local stage and DuckDB: a deployment that must be asked for by name.
+LOCAL_GENESYS = {**GENESYS, "GENESYS_ASSETS_DEPLOYMENT": "local"}
 
 
 @pytest.mark.parametrize(
@@ -96,9 +110,10 @@ def test_the_dimension_shrink_share_is_checked(clean_env, value):
     ],
 )
 def test_credentials_in_a_url_are_refused_without_repeating_them(clean_env, name, value):
-    env = {**clean_env, **GENESYS, name: value}
     if name.startswith("AWS"):
-        env["S3_BUCKET"] = "b"
+        env = snowflake(clean_env, **{name: value})
+    else:
+        env = {**clean_env, **LOCAL_GENESYS, name: value}
     with pytest.raises(SettingsError) as caught:
         resources(env)
     assert name in str(caught.value) and "user or password" in str(caught.value)
@@ -198,17 +213,19 @@ SECONDS_SETTINGS = (
 )
 
 
+REMOTE = {
+    "S3_BUCKET": "b",
+    "SNOWFLAKE_ACCOUNT": "a",
+    "SNOWFLAKE_USER": "u",
+    "SNOWFLAKE_PASSWORD": "p",
+    "SNOWFLAKE_DATABASE": "d",
+    "SNOWFLAKE_STAGE": "s",
+}
+
+
 def snowflake(env: dict[str, str], **more: str) -> dict[str, str]:
-    return {
-        **env,
-        "S3_BUCKET": "b",
-        "SNOWFLAKE_ACCOUNT": "a",
-        "SNOWFLAKE_USER": "u",
-        "SNOWFLAKE_PASSWORD": "p",
-        "SNOWFLAKE_DATABASE": "d",
-        "SNOWFLAKE_STAGE": "s",
-        **more,
-    }
+    """A complete production setup: S3, Snowflake and a real Genesys org."""
+    return {**env, **REMOTE, **GENESYS, **more}
 
 
 def leaks(exc: BaseException) -> list[str]:
@@ -353,12 +370,9 @@ def test_a_read_timeout_on_a_job_fetch_names_the_setting_quickly(start_simulator
 
 
 URL_SETTINGS = [
-    ("GENESYS_API_HOST", lambda env, url: {**env, **GENESYS, "GENESYS_API_HOST": url}),
-    ("AWS_ENDPOINT_URL", lambda env, url: {**env, "S3_BUCKET": "b", "AWS_ENDPOINT_URL": url}),
-    (
-        "AWS_ENDPOINT_URL_S3",
-        lambda env, url: {**env, "S3_BUCKET": "b", "AWS_ENDPOINT_URL_S3": url},
-    ),
+    ("GENESYS_API_HOST", lambda env, url: {**env, **LOCAL_GENESYS, "GENESYS_API_HOST": url}),
+    ("AWS_ENDPOINT_URL", lambda env, url: snowflake(env, AWS_ENDPOINT_URL=url)),
+    ("AWS_ENDPOINT_URL_S3", lambda env, url: snowflake(env, AWS_ENDPOINT_URL_S3=url)),
     ("SNOWFLAKE_HOST", lambda env, url: snowflake(env, SNOWFLAKE_HOST=url)),
 ]
 
@@ -383,12 +397,11 @@ def test_credentials_in_any_url_setting_fail_at_load_unrepeated(clean_env, name,
 def test_the_generic_endpoint_is_checked_even_when_the_s3_one_wins(clean_env):
     with pytest.raises(SettingsError, match=r"^AWS_ENDPOINT_URL must not carry") as caught:
         resources(
-            {
-                **clean_env,
-                "S3_BUCKET": "b",
-                "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000",
-                "AWS_ENDPOINT_URL": f"http://{USER}:{PASSWORD}@127.0.0.1:9000",
-            }
+            snowflake(
+                clean_env,
+                AWS_ENDPOINT_URL_S3="http://127.0.0.1:9000",
+                AWS_ENDPOINT_URL=f"http://{USER}:{PASSWORD}@127.0.0.1:9000",
+            )
         )
     assert leaks(caught.value) == []
 
@@ -398,7 +411,7 @@ def test_the_generic_endpoint_is_checked_even_when_the_s3_one_wins(clean_env):
 )
 def test_an_api_host_that_cannot_be_reached_as_written_fails_at_load(clean_env, url):
     with pytest.raises(SettingsError, match=r"^GENESYS_API_HOST "):
-        resources({**clean_env, **GENESYS, "GENESYS_API_HOST": url})
+        resources({**clean_env, **LOCAL_GENESYS, "GENESYS_API_HOST": url})
 
 
 def test_the_client_never_echoes_a_url_it_cannot_parse_nor_a_region_with_a_password():
@@ -424,7 +437,7 @@ def test_a_url_where_a_name_belongs_fails_at_load(clean_env, more, message):
 
 def test_a_region_the_client_refuses_is_a_settings_error(clean_env):
     with pytest.raises(SettingsError, match=r"GENESYS_REGION 'mypurecloud\.iee'"):
-        resources({**clean_env, **GENESYS, "GENESYS_REGION": "mypurecloud.iee"})
+        resources({**clean_env, **LOCAL_GENESYS, "GENESYS_REGION": "mypurecloud.iee"})
 
 
 def test_a_password_in_the_api_host_never_reaches_the_command_line(clean_env):
@@ -432,7 +445,7 @@ def test_a_password_in_the_api_host_never_reaches_the_command_line(clean_env):
     home.parent.mkdir(parents=True, exist_ok=True)
     env = {
         **clean_env,
-        **GENESYS,
+        **LOCAL_GENESYS,
         "GENESYS_API_HOST": f"http://{USER}:{PASSWORD}@127.0.0.1:9",
         "GENESYS_MAX_ATTEMPTS": "1",
         "PYTHONWARNINGS": "ignore",
@@ -459,3 +472,436 @@ def test_the_grace_period_is_bounded(clean_env):
     ):
         resources({**clean_env, "GENESYS_STAGE_GRACE_HOURS": "1e12"})
     assert resources({**clean_env, "GENESYS_STAGE_GRACE_HOURS": "2"})["stage"].grace_hours == 2
+
+
+# -- which deployment, which Genesys: never simulated data beside real data -------------------
+
+# The variables this round added; conftest's clean_env does not know them yet.
+NEW_SWITCHES = (
+    "GENESYS_ASSETS_DEPLOYMENT",
+    "GENESYS_SOURCE",
+    "GENESYS_ENVIRONMENT",
+    "GENESYS_MEMORY_BUDGET",
+)
+GENESYS_NAMES = ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET", "GENESYS_REGION", "GENESYS_API_HOST")
+WHY_NO_SIMULATOR = "simulated days would replace real days in the stage and the warehouse"
+
+
+@pytest.fixture(autouse=True)
+def _no_new_switches(monkeypatch):
+    """Runs before clean_env copies the environment: a developer's own value must not leak in."""
+    for name in NEW_SWITCHES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def local(**more: str) -> dict[str, str]:
+    return {"GENESYS_ASSETS_DEPLOYMENT": "local", **more}
+
+
+def production(**more: str) -> dict[str, str]:
+    return {"GENESYS_ASSETS_DEPLOYMENT": "production", **more}
+
+
+def kinds(found: dict) -> tuple[type, type, type]:
+    return type(found["genesys"]), type(found["stage"]), type(found["warehouse"])
+
+
+EMBEDDED = (GenesysSimulatorResource, LocalStageResource, DuckDBWarehouseResource)
+REAL_INTO_DUCKDB = (GenesysCloudResource, LocalStageResource, DuckDBWarehouseResource)
+PRODUCTION = (GenesysCloudResource, S3StageResource, SnowflakeWarehouseResource)
+
+
+@pytest.mark.parametrize(
+    ("more", "deployment", "expected"),
+    [
+        pytest.param({}, "local", EMBEDDED, id="nothing-set-embedded-defaults"),
+        pytest.param(local(), "local", EMBEDDED, id="local-by-name"),
+        pytest.param({"GENESYS_SOURCE": "simulator"}, "local", EMBEDDED, id="simulator-by-name"),
+        pytest.param(
+            {**GENESYS, "GENESYS_SOURCE": "simulator"},
+            "local",
+            EMBEDDED,
+            id="simulator-by-name-over-credentials",
+        ),
+        pytest.param(
+            local(GENESYS_SOURCE="Simulator"), "local", EMBEDDED, id="local-simulator-any-case"
+        ),
+        pytest.param(local(**GENESYS), "local", REAL_INTO_DUCKDB, id="real-genesys-into-duckdb"),
+        pytest.param(
+            local(**GENESYS, GENESYS_SOURCE="cloud"), "local", REAL_INTO_DUCKDB, id="local-cloud"
+        ),
+        pytest.param(
+            local(
+                GENESYS_CLIENT_ID="id",
+                GENESYS_CLIENT_SECRET="secret",
+                GENESYS_API_HOST="http://127.0.0.1:9",
+            ),
+            "local",
+            REAL_INTO_DUCKDB,
+            id="local-real-by-api-host",
+        ),
+        pytest.param({**REMOTE, **GENESYS}, "production", PRODUCTION, id="production-by-default"),
+        pytest.param(production(**REMOTE, **GENESYS), "production", PRODUCTION, id="by-name"),
+        pytest.param(
+            {**REMOTE, **GENESYS, "GENESYS_ASSETS_DEPLOYMENT": " Production "},
+            "production",
+            PRODUCTION,
+            id="production-any-case",
+        ),
+        pytest.param(
+            production(**REMOTE, **GENESYS, GENESYS_SOURCE="cloud"),
+            "production",
+            PRODUCTION,
+            id="production-cloud",
+        ),
+        pytest.param(
+            {**REMOTE, **GENESYS, "GENESYS_ASSETS_DEPLOYMENT": ""},
+            "production",
+            PRODUCTION,
+            id="empty-deployment-is-unset",
+        ),
+    ],
+)
+def test_each_allowed_combination_gives_its_resource_classes(clean_env, more, deployment, expected):
+    env = {**clean_env, **more}
+    assert choose(env).deployment == deployment
+    found = resources(env)
+    assert kinds(found) == expected
+    assert isinstance(found["genesys"], GenesysResource)
+
+
+def test_the_genesys_secret_stays_an_env_var_in_every_real_setup(clean_env):
+    for env in ({**clean_env, **local(**GENESYS)}, snowflake(clean_env)):
+        genesys = resources({**env, "GENESYS_CLIENT_SECRET": PASSWORD})["genesys"]
+        assert isinstance(genesys.client_secret, EnvVar)
+        assert genesys.client_secret == "GENESYS_CLIENT_SECRET", "the name, not the value"
+        assert isinstance(genesys.client_id, EnvVar)
+        assert PASSWORD not in repr(genesys) and PASSWORD not in genesys.describe()
+
+
+def test_the_simulator_needs_no_credentials_and_has_none(clean_env):
+    genesys = resources({**clean_env, "GENESYS_SIMULATOR_SEED": "7"})["genesys"]
+    assert isinstance(genesys, GenesysSimulatorResource) and genesys.simulator_seed == 7
+    assert genesys.embedded
+    assert not hasattr(genesys, "client_secret") and not hasattr(genesys, "client_id")
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        pytest.param(REMOTE, id="s3-and-snowflake"),
+        pytest.param({"S3_BUCKET": "b"}, id="s3-only"),
+        pytest.param({"SNOWFLAKE_ACCOUNT": "a"}, id="snowflake-only"),
+        pytest.param(production(**REMOTE), id="production-by-name"),
+        pytest.param(
+            {**REMOTE, "GENESYS_CLIENT_ID": "", "GENESYS_CLIENT_SECRET": ""},
+            id="secrets-mounted-empty",
+        ),
+    ],
+)
+def test_s3_or_snowflake_without_genesys_credentials_fails_naming_them_and_why(clean_env, more):
+    with pytest.raises(SettingsError) as caught:
+        resources({**clean_env, **more})
+    message = str(caught.value)
+    assert message.startswith("GENESYS_ASSETS_DEPLOYMENT is production")
+    assert (
+        "GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and GENESYS_REGION (or GENESYS_API_HOST)"
+        in message
+    )
+    assert WHY_NO_SIMULATOR in message and "never falls back to the built-in simulator" in message
+
+
+def test_loading_the_definitions_refuses_s3_and_snowflake_without_genesys(clean_env):
+    with pytest.raises(SettingsError, match="GENESYS_CLIENT_ID"):
+        build_definitions(datasets.load(), {**clean_env, **REMOTE})
+    assert not Path(clean_env["GENESYS_ASSETS_HOME"]).exists(), "nothing written"
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_ID"),
+        ("GENESYS_CLIENT_SECRET", "GENESYS_CLIENT_SECRET"),
+        ("GENESYS_REGION", "GENESYS_REGION (or GENESYS_API_HOST)"),
+    ],
+)
+def test_one_missing_genesys_setting_in_production_is_the_one_named(clean_env, missing, named):
+    env = snowflake(clean_env)
+    del env[missing]
+    with pytest.raises(SettingsError) as caught:
+        resources(env)
+    message = str(caught.value)
+    assert message.split(", so set ")[1].split(". ")[0] == named
+    # Only a missing client id would have meant the simulator before.
+    assert ("never falls back" in message) == (missing == "GENESYS_CLIENT_ID")
+
+
+def test_production_by_name_names_everything_missing(clean_env):
+    with pytest.raises(SettingsError) as caught:
+        resources({**clean_env, **production()})
+    message = str(caught.value)
+    assert message.startswith("GENESYS_ASSETS_DEPLOYMENT is production, so set S3_BUCKET, ")
+    for name in (
+        "S3_BUCKET",
+        "SNOWFLAKE_ACCOUNT",
+        "SNOWFLAKE_USER",
+        "SNOWFLAKE_DATABASE",
+        "SNOWFLAKE_STAGE",
+        "SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY or SNOWFLAKE_PRIVATE_KEY_PATH)",
+        *GENESYS_NAMES,
+    ):
+        assert name in message
+    assert "Production stages in S3 and loads into Snowflake" in message
+
+
+def test_production_with_genesys_only_names_the_stage_and_warehouse(clean_env):
+    with pytest.raises(SettingsError) as caught:
+        resources({**clean_env, **production(**GENESYS)})
+    message = str(caught.value)
+    assert "S3_BUCKET" in message and "SNOWFLAKE_ACCOUNT" in message
+    assert not any(name in message for name in GENESYS_NAMES)
+
+
+@pytest.mark.parametrize("key", ["SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PRIVATE_KEY_PATH"])
+def test_production_takes_a_key_pair_instead_of_a_password(clean_env, key, tmp_path):
+    env = snowflake(clean_env, **{key: str(tmp_path / "key.p8")})
+    del env["SNOWFLAKE_PASSWORD"]
+    assert kinds(resources(env)) == PRODUCTION
+
+
+def test_a_client_id_alone_means_production_and_says_how_to_stay_local(clean_env):
+    with pytest.raises(SettingsError) as caught:
+        resources({**clean_env, **GENESYS})
+    message = str(caught.value)
+    assert message.startswith(
+        "GENESYS_ASSETS_DEPLOYMENT is production (by default, since GENESYS_CLIENT_ID is set), "
+        "so set S3_BUCKET, "
+    )
+    assert "set GENESYS_ASSETS_DEPLOYMENT=local" in message
+    assert not any(name in message for name in ("GENESYS_CLIENT_SECRET", "GENESYS_REGION"))
+
+
+@pytest.mark.parametrize(
+    ("more", "named"),
+    [
+        pytest.param({"S3_BUCKET": "b"}, "but S3_BUCKET is set", id="s3"),
+        pytest.param({"SNOWFLAKE_ACCOUNT": "a"}, "but SNOWFLAKE_ACCOUNT is set", id="snowflake"),
+        pytest.param(REMOTE, "but S3_BUCKET and SNOWFLAKE_ACCOUNT are set", id="both"),
+    ],
+)
+def test_local_beside_s3_or_snowflake_is_a_contradiction(clean_env, more, named):
+    for genesys in ({}, GENESYS):
+        with pytest.raises(SettingsError) as caught:
+            resources({**clean_env, **local(**more, **genesys)})
+        message = str(caught.value)
+        assert message.startswith(f"GENESYS_ASSETS_DEPLOYMENT is local, {named}")
+        assert "or set GENESYS_ASSETS_DEPLOYMENT=production" in message
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        pytest.param({**REMOTE, **GENESYS}, id="complete-production-setup"),
+        pytest.param(REMOTE, id="no-genesys"),
+        pytest.param({"S3_BUCKET": "b"}, id="s3-only"),
+        pytest.param({"SNOWFLAKE_ACCOUNT": "a"}, id="snowflake-only"),
+        pytest.param(production(**REMOTE, **GENESYS), id="production-by-name"),
+        pytest.param(local(**REMOTE), id="local-by-name"),
+    ],
+)
+def test_the_simulator_by_name_is_refused_beside_s3_or_snowflake(clean_env, more):
+    with pytest.raises(SettingsError) as caught:
+        resources({**clean_env, **more, "GENESYS_SOURCE": "simulator"})
+    message = str(caught.value)
+    assert message.startswith("GENESYS_SOURCE is simulator, but ")
+    assert "never beside S3 or Snowflake" in message and "would replace real ones" in message
+
+
+def test_production_by_name_refuses_the_simulator_by_name(clean_env):
+    with pytest.raises(
+        SettingsError,
+        match=r"^GENESYS_ASSETS_DEPLOYMENT is production, so GENESYS_SOURCE cannot be simulator",
+    ):
+        resources({**clean_env, **production(GENESYS_SOURCE="simulator")})
+
+
+def test_genesys_cloud_by_name_never_falls_back_to_the_simulator(clean_env):
+    with pytest.raises(SettingsError) as caught:
+        resources({**clean_env, "GENESYS_SOURCE": "cloud"})
+    assert str(caught.value).startswith(
+        "GENESYS_SOURCE is cloud, so set GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and "
+        "GENESYS_REGION (or GENESYS_API_HOST)"
+    )
+    partly = local(GENESYS_CLIENT_ID="id", GENESYS_CLIENT_SECRET="s", GENESYS_SOURCE="cloud")
+    with pytest.raises(SettingsError, match=r"^GENESYS_SOURCE is cloud, so set GENESYS_REGION"):
+        resources({**clean_env, **partly})
+
+
+def test_real_genesys_into_duckdb_still_checks_its_own_settings(clean_env):
+    with pytest.raises(
+        SettingsError, match=r"^GENESYS_CLIENT_ID is set, so set GENESYS_CLIENT_SECRET"
+    ):
+        resources({**clean_env, **local(GENESYS_CLIENT_ID="id")})
+    with pytest.raises(SettingsError, match=r"^GENESYS_CLIENT_ID is set, so set GENESYS_REGION"):
+        resources({**clean_env, **local(GENESYS_CLIENT_ID="id", GENESYS_CLIENT_SECRET="s")})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("GENESYS_ASSETS_DEPLOYMENT", "prod", "local or production"),
+        ("GENESYS_ASSETS_DEPLOYMENT", "staging", "local or production"),
+        ("GENESYS_SOURCE", "genesys", "simulator or cloud"),
+        ("GENESYS_SOURCE", "sim", "simulator or cloud"),
+    ],
+)
+def test_an_unknown_deployment_or_source_names_the_choices(clean_env, name, value, allowed):
+    with pytest.raises(SettingsError, match=rf"^{name} must be {allowed}"):
+        resources({**clean_env, name: value})
+
+
+def test_genesys_environment_is_refused_because_genesys_means_the_region_by_it(clean_env):
+    # Genesys' own tools: GENESYSCLOUD_ENVIRONMENT=mypurecloud.com. Read neither way, silently.
+    for value in ("prd-eu", "mypurecloud.ie"):
+        with pytest.raises(SettingsError) as caught:
+            resources({**clean_env, **REMOTE, **GENESYS, "GENESYS_ENVIRONMENT": value})
+        message = str(caught.value)
+        assert message.startswith("GENESYS_ENVIRONMENT is not a setting of genesys_assets")
+        assert "GENESYS_ASSETS_DEPLOYMENT" in message and "GENESYS_REGION" in message
+        assert value not in message
+
+
+SECRETS = {
+    "GENESYS_CLIENT_ID": USER,
+    "GENESYS_CLIENT_SECRET": PASSWORD,
+    "SNOWFLAKE_USER": USER,
+    "SNOWFLAKE_PASSWORD": PASSWORD,
+    "SNOWFLAKE_PRIVATE_KEY_PASSWORD": PASSWORD,
+}
+
+
+def _with_secrets(env: dict[str, str]) -> dict[str, str]:
+    return {**env, **{k: v for k, v in SECRETS.items() if k in env}}
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        {**REMOTE, "GENESYS_CLIENT_SECRET": "x", "GENESYS_REGION": "mypurecloud.ie"},
+        {**REMOTE, "GENESYS_CLIENT_ID": "x"},
+        production(GENESYS_CLIENT_SECRET="x", SNOWFLAKE_PASSWORD="x"),
+        {**GENESYS},
+        local(**REMOTE, **GENESYS),
+        {**REMOTE, **GENESYS, "GENESYS_SOURCE": "simulator"},
+        production(GENESYS_SOURCE="simulator", **GENESYS),
+        local(GENESYS_SOURCE="cloud", GENESYS_CLIENT_SECRET="x"),
+        {**REMOTE, **GENESYS, "GENESYS_ENVIRONMENT": PASSWORD},
+        {**REMOTE, **GENESYS, "GENESYS_ASSETS_DEPLOYMENT": PASSWORD},
+        {**REMOTE, **GENESYS, "GENESYS_SOURCE": PASSWORD},
+        {**REMOTE, **GENESYS, "SNOWFLAKE_PRIVATE_KEY_PASSWORD": "x", "GENESYS_REGION": ""},
+    ],
+)
+def test_no_refusal_repeats_a_secret_or_a_user(clean_env, more):
+    with pytest.raises(SettingsError) as caught:
+        resources(_with_secrets({**clean_env, **more}))
+    assert leaks(caught.value) == []
+
+
+# -- GENESYS_MEMORY_BUDGET --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, 512 * 2**20),
+        ("", 512 * 2**20),
+        ("512MiB", 512 * 2**20),
+        ("512MB", 512_000_000),
+        ("1GB", 1_000_000_000),
+        ("1GiB", 2**30),
+        ("2.5GB", 2_500_000_000),
+        (" 1gb ", 1_000_000_000),
+        ("64MB", 64_000_000),
+        ("65536KB", 65_536_000),
+        ("1TB", 10**12),
+    ],
+)
+def test_the_memory_budget_reaches_the_client_settings_in_bytes(clean_env, value, expected):
+    more = {} if value is None else {"GENESYS_MEMORY_BUDGET": value}
+    for env in ({**clean_env, **more}, {**clean_env, **local(**GENESYS, **more)}):
+        genesys = resources(env)["genesys"]
+        assert genesys.memory_budget_bytes == expected
+        assert genesys.client_settings().memory_budget_bytes == expected
+    assert ClientSettings().memory_budget_bytes == 512 * 2**20, "unset is the client's default"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("50%", "not a share of the machine's memory, got '50%'"),
+        ("100%", "not a share of the machine's memory"),
+        ("63MB", "at least 64MB, got '63MB'"),
+        ("61MiB", "at least 64MB"),
+        ("0GB", "at least 64MB"),
+        ("1024", "an amount of memory such as 512MB, 512MiB or 1GB, got '1024'"),
+        ("1PB", "an amount of memory such as 512MB, 512MiB or 1GB"),
+        ("-1GB", "an amount of memory such as 512MB, 512MiB or 1GB"),
+        ("lots", "an amount of memory such as 512MB, 512MiB or 1GB"),
+        ("1" * 400 + "TB", "at most 1000TB"),
+        ("2000TB", "at most 1000TB"),
+    ],
+)
+def test_a_memory_budget_that_cannot_work_fails_at_load(clean_env, value, message):
+    with pytest.raises(
+        SettingsError, match=rf"^GENESYS_MEMORY_BUDGET must be .*{re.escape(message)}"
+    ):
+        resources({**clean_env, "GENESYS_MEMORY_BUDGET": value})
+
+
+# -- the two Genesys resources at run time ----------------------------------------------------
+
+
+def test_the_base_resource_cannot_be_built_on_its_own():
+    with pytest.raises(TypeError):
+        GenesysResource()  # type: ignore[abstract]
+    assert issubclass(GenesysCloudResource, GenesysResource)
+    assert issubclass(GenesysSimulatorResource, GenesysResource)
+
+
+def test_the_simulator_resource_says_its_data_is_simulated_and_stops(clean_env, caplog):
+    genesys = resources({**clean_env, "GENESYS_SIMULATOR_SEED": "5"})["genesys"]
+    assert "SIMULATED" in genesys.describe() and "not started" in genesys.describe()
+    with caplog.at_level(logging.WARNING), build_resources({"genesys": genesys}) as built:
+        live = built.genesys
+        described = live.describe()
+        assert described.startswith("the built-in Genesys Cloud simulator at http://127.0.0.1:")
+        assert "SIMULATED data, seed 5" in described
+        assert live.get_client().host in described
+        simulator = live._simulator
+        assert simulator.running
+        assert live.get_client().data_availability() is not None
+    assert not simulator.running, "stopped after the run"
+    assert any("SIMULATED DATA" in r.getMessage() for r in caplog.records)
+
+
+def test_the_cloud_resource_reaches_the_org_it_is_given(clean_env, start_simulator, monkeypatch):
+    simulator = start_simulator()
+    monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
+    env = {
+        **clean_env,
+        **local(
+            GENESYS_CLIENT_ID=simulator.client_id,
+            GENESYS_CLIENT_SECRET=simulator.client_secret,
+            GENESYS_API_HOST=simulator.base_url,
+            GENESYS_MEMORY_BUDGET="128MB",
+        ),
+    }
+    genesys = resources(env)["genesys"]
+    assert genesys.describe() == "Genesys Cloud (not connected)"
+    with build_resources({"genesys": genesys}) as built:
+        live = built.genesys
+        assert live.describe() == f"Genesys Cloud at {simulator.base_url}"
+        assert not live.embedded and "SIMULATED" not in live.describe()
+        assert live.get_client().data_availability() is not None
+        assert live.client_settings().memory_budget_bytes == 128_000_000

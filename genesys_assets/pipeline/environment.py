@@ -1,11 +1,17 @@
 """Which real part stands behind each resource, decided by the environment.
 
-Each part switches on its own:
-- Genesys: GENESYS_CLIENT_ID set -> the real API (GENESYS_REGION or GENESYS_API_HOST), else the
-  built-in simulator started in-process;
-- stage: S3_BUCKET set -> S3, else a folder under GENESYS_ASSETS_HOME;
-- warehouse: SNOWFLAKE_ACCOUNT set -> Snowflake, else DuckDB (DUCKDB_DATABASE or a file under
-  GENESYS_ASSETS_HOME).
+First the deployment, GENESYS_ASSETS_DEPLOYMENT (see `choose`):
+- `local`: stage in a folder under GENESYS_ASSETS_HOME, warehouse in DuckDB (DUCKDB_DATABASE or
+  a file under GENESYS_ASSETS_HOME); Genesys is the real API when GENESYS_CLIENT_ID is set
+  (GENESYS_REGION or GENESYS_API_HOST), else the built-in simulator started in-process;
+- `production`: stage in S3 (S3_BUCKET), warehouse in Snowflake (SNOWFLAKE_*), Genesys the real
+  API; anything missing fails, the simulator never runs.
+Unset, it is `local` when none of GENESYS_CLIENT_ID, S3_BUCKET, SNOWFLAKE_ACCOUNT is set, else
+`production`: a Genesys secret that failed to mount fails the load instead of turning production
+runs into simulated ones. GENESYS_SOURCE (`simulator` or `cloud`) asks for one kind of Genesys
+by name; `simulator` is a local run (refused beside S3_BUCKET or SNOWFLAKE_ACCOUNT), `cloud`
+never falls back to the simulator.
+
 Settings that cannot work together fail here, when the code location loads, with the variable to
 fix, before any run can write anything. Secrets are passed as `EnvVar`s: Dagster resolves them
 when a run starts, so their values never appear in the definitions or the UI.
@@ -15,6 +21,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -24,7 +31,9 @@ from dagster import EnvVar
 from genesys_assets.pipeline.io_managers import ParquetIOManager, RawPagesIOManager
 from genesys_assets.pipeline.resources import (
     DuckDBWarehouseResource,
+    GenesysCloudResource,
     GenesysResource,
+    GenesysSimulatorResource,
     LocalStageResource,
     S3StageResource,
     SnowflakeWarehouseResource,
@@ -119,6 +128,34 @@ def _memory(env: Mapping[str, str], name: str, default: str) -> str:
     return raw.strip()
 
 
+GENESYS_MEMORY_BUDGET = "GENESYS_MEMORY_BUDGET"
+DEFAULT_MEMORY_BUDGET = "512MiB"  # = ClientSettings' own default
+MIN_MEMORY_BUDGET = 64e6  # 64MB
+MAX_MEMORY_BUDGET = 1e15  # 1000TB: beyond any machine; keeps the figure an ordinary number
+
+
+def _memory_bytes(env: Mapping[str, str], name: str, default: str) -> int:
+    """An amount of memory in the units DUCKDB_MEMORY_LIMIT takes, as bytes; no share (%)."""
+    raw = env.get(name) or default
+    match = _MEMORY.match(raw)
+    if not match:
+        raise SettingsError(
+            f"{name} must be an amount of memory such as 512MB, 512MiB or 1GB, got '{raw}'"
+        )
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    if unit == "%":
+        raise SettingsError(
+            f"{name} must be an amount of memory such as 512MB, 512MiB or 1GB, not a share of the "
+            f"machine's memory, got '{raw}'"
+        )
+    value = amount * _MEMORY_UNITS[unit]
+    if value < MIN_MEMORY_BUDGET:
+        raise SettingsError(f"{name} must be at least 64MB, got '{raw}'")
+    if not value <= MAX_MEMORY_BUDGET:
+        raise SettingsError(f"{name} must be at most 1000TB, got '{raw}'")
+    return int(value)
+
+
 def _database_file(env: Mapping[str, str]) -> str:
     """The DuckDB file, checked without creating anything: a folder where the file goes, or a
     file where a folder goes, fails in a run only after the stage was written."""
@@ -196,11 +233,150 @@ def _require(env: Mapping[str, str], because: str, *names: str) -> None:
         raise SettingsError(f"{because}, so set {', '.join(missing)}")
 
 
-def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
+DEPLOYMENT = "GENESYS_ASSETS_DEPLOYMENT"
+LOCAL, PRODUCTION = "local", "production"
+SOURCE = "GENESYS_SOURCE"
+SIMULATOR, CLOUD = "simulator", "cloud"
+# The variables that put the stage and the warehouse on shared, real services.
+REMOTE = ("S3_BUCKET", "SNOWFLAKE_ACCOUNT")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the environment asks for, before any resource is built."""
+
+    deployment: str  # LOCAL or PRODUCTION
+    genesys: str  # SIMULATOR or CLOUD
+    deployment_given: bool  # GENESYS_ASSETS_DEPLOYMENT set, not inferred
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if raw.lower() not in allowed:
+        # Not repeated: a value pasted into the wrong variable might be a secret.
+        raise SettingsError(f"{name} must be {' or '.join(allowed)} (in any case)")
+    return raw.lower()
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _are(names: list[str]) -> str:
+    return f"{_listed(names)} {'is' if len(names) == 1 else 'are'} set"
+
+
+def _genesys_missing(env: Mapping[str, str]) -> list[str]:
+    missing = [n for n in ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET") if not env.get(n)]
+    if not env.get("GENESYS_REGION") and not env.get("GENESYS_API_HOST"):
+        missing.append("GENESYS_REGION (or GENESYS_API_HOST)")
+    return missing
+
+
+def _production_missing(env: Mapping[str, str]) -> list[str]:
+    names = ("S3_BUCKET", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_DATABASE")
+    missing = [n for n in (*names, "SNOWFLAKE_STAGE") if not env.get(n)]
+    keys = ("SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY", "SNOWFLAKE_PRIVATE_KEY_PATH")
+    if not any(env.get(n) for n in keys):
+        missing.append(
+            "SNOWFLAKE_PASSWORD (or SNOWFLAKE_PRIVATE_KEY or SNOWFLAKE_PRIVATE_KEY_PATH)"
+        )
+    return missing
+
+
+def choose(env: Mapping[str, str]) -> Setup:
+    """The deployment and the kind of Genesys, or a SettingsError naming what to set or unset.
+
+    The simulator runs only in a local deployment (local stage and DuckDB): beside S3 or
+    Snowflake its simulated days would replace real ones, with every check passing.
+    """
+    if env.get("GENESYS_ENVIRONMENT"):
+        # Genesys' own tools call the org's region its "environment" (GENESYSCLOUD_ENVIRONMENT=
+        # mypurecloud.com): a variable of that name would be misread either way, so none is read.
+        raise SettingsError(
+            "GENESYS_ENVIRONMENT is not a setting of genesys_assets (Genesys calls an org's "
+            f"region its environment): choose the deployment with {DEPLOYMENT} ({LOCAL} or "
+            f"{PRODUCTION}) and the org's region with GENESYS_REGION, then unset it"
+        )
+    deployment = _choice(env, DEPLOYMENT, (LOCAL, PRODUCTION))
+    source = _choice(env, SOURCE, (SIMULATOR, CLOUD))
+    remote = [n for n in REMOTE if env.get(n)]
+    if source == SIMULATOR and remote:
+        raise SettingsError(
+            f"{SOURCE} is {SIMULATOR}, but {_are(remote)}: the simulator runs only with the "
+            "local stage and DuckDB, never beside S3 or Snowflake, where its simulated days "
+            f"would replace real ones. Unset {SOURCE} and set GENESYS_CLIENT_ID, "
+            "GENESYS_CLIENT_SECRET and GENESYS_REGION (or GENESYS_API_HOST) to load your org, or "
+            f"unset {_listed(remote)} to simulate on this machine"
+        )
+    if deployment == LOCAL and remote:
+        raise SettingsError(
+            f"{DEPLOYMENT} is {LOCAL}, but {_are(remote)}: a local deployment stages under "
+            f"GENESYS_ASSETS_HOME and loads into DuckDB. Unset {_listed(remote)}, or set "
+            f"{DEPLOYMENT}={PRODUCTION}"
+        )
+    if deployment == PRODUCTION and source == SIMULATOR:
+        raise SettingsError(
+            f"{DEPLOYMENT} is {PRODUCTION}, so {SOURCE} cannot be {SIMULATOR}: production loads "
+            f"a real Genesys Cloud org, never simulated data. Unset {SOURCE}, or set "
+            f"{DEPLOYMENT}={LOCAL}"
+        )
+    given = deployment is not None
+    if deployment is None:
+        # Asking for the simulator by name is asking for a local run (nothing remote is set,
+        # or the check above refused it).
+        real_genesys = bool(env.get("GENESYS_CLIENT_ID")) and source != SIMULATOR
+        deployment = PRODUCTION if remote or real_genesys else LOCAL
+    if deployment == PRODUCTION:
+        _require_production(env, given)
+        return Setup(PRODUCTION, CLOUD, given)
+    genesys = source or (CLOUD if env.get("GENESYS_CLIENT_ID") else SIMULATOR)
+    if source == CLOUD and (missing := _genesys_missing(env)):
+        raise SettingsError(
+            f"{SOURCE} is {CLOUD}, so set {_listed(missing)} (nothing falls back to the "
+            "simulator once Genesys Cloud is asked for)"
+        )
+    return Setup(LOCAL, genesys, given)
+
+
+def _require_production(env: Mapping[str, str], given: bool) -> None:
+    genesys = _genesys_missing(env)
+    missing = _production_missing(env) + genesys
+    if not missing:
+        return
+    switched = [n for n in ("GENESYS_CLIENT_ID", *REMOTE) if env.get(n)]
+    why = "" if given else f" (by default, since {_are(switched)})"
+    sentences = [f"{DEPLOYMENT} is {PRODUCTION}{why}, so set {_listed(missing)}"]
+    if "GENESYS_CLIENT_ID" in genesys:
+        # The failure this guards against: a Genesys secret that did not mount.
+        sentences.append(
+            "Production never falls back to the built-in simulator: its simulated days would "
+            "replace real days in the stage and the warehouse, and every check would pass"
+        )
+    if len(genesys) < len(missing):
+        sentences.append("Production stages in S3 and loads into Snowflake")
+    remote = [n for n in REMOTE if env.get(n)]
+    if not given and remote:
+        sentences.append(f"For a trial on this machine, unset {_listed(remote)}")
+    elif not given:
+        sentences.append(
+            f"To load your org into the local stage and DuckDB, set {DEPLOYMENT}={LOCAL}"
+        )
+    raise SettingsError(". ".join(sentences))
+
+
+def genesys_resource(env: Mapping[str, str], genesys: str | None = None) -> GenesysResource:
+    """The simulator or the real org (`genesys`, SIMULATOR or CLOUD; by default as `choose`
+    decides), with the client's tuning."""
+    if genesys is None:
+        genesys = choose(env).genesys
     tuning: dict[str, Any] = {
         "requests_per_minute": _number(env, "GENESYS_REQUESTS_PER_MINUTE", 250.0, float),
         "max_concurrency": _number(env, "GENESYS_MAX_CONCURRENCY", 8, int),
         "chunk_days": _number(env, "GENESYS_CHUNK_DAYS", 7, int),
+        "memory_budget_bytes": _memory_bytes(env, GENESYS_MEMORY_BUDGET, DEFAULT_MEMORY_BUDGET),
         "connect_timeout_s": _seconds(env, "GENESYS_CONNECT_TIMEOUT", 10.0, float),
         "read_timeout_s": _seconds(env, "GENESYS_READ_TIMEOUT", 120.0, float),
         "max_attempts": _number(env, "GENESYS_MAX_ATTEMPTS", 8, int),
@@ -213,9 +389,9 @@ def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
         raise SettingsError(
             f"GENESYS_QUERY_MODE must be auto, sync or jobs, got '{tuning['query_mode']}'"
         )
-    if not env.get("GENESYS_CLIENT_ID"):
+    if genesys == SIMULATOR:
         seed = int(_number(env, "GENESYS_SIMULATOR_SEED", 42, int))
-        return GenesysResource(simulator_seed=seed, **tuning)
+        return GenesysSimulatorResource(simulator_seed=seed, **tuning)
     _require(env, "GENESYS_CLIENT_ID is set", "GENESYS_CLIENT_SECRET")
     if not env.get("GENESYS_REGION") and not env.get("GENESYS_API_HOST"):
         raise SettingsError(
@@ -229,7 +405,7 @@ def genesys_resource(env: Mapping[str, str]) -> GenesysResource:
         api_host(region=env.get("GENESYS_REGION"), base_url=api_url)
     except GenesysConfigError as exc:
         raise SettingsError(str(exc)) from None
-    return GenesysResource(
+    return GenesysCloudResource(
         client_id=EnvVar("GENESYS_CLIENT_ID"),
         client_secret=EnvVar("GENESYS_CLIENT_SECRET"),
         region=env.get("GENESYS_REGION") or None,
@@ -355,11 +531,12 @@ def _protocol(env: Mapping[str, str]) -> str | None:
 
 
 def resources(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The resource set the environment asks for."""
+    """The resource set the environment asks for (see `choose` for which kinds)."""
     env = os.environ if env is None else env
+    setup = choose(env)
     stage = stage_resource(env)
     return {
-        "genesys": genesys_resource(env),
+        "genesys": genesys_resource(env, setup.genesys),
         "stage": stage,
         "warehouse": warehouse_resource(env, stage),
         "raw_pages_io_manager": RawPagesIOManager(stage=stage),

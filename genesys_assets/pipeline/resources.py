@@ -6,6 +6,7 @@ happen when a run first uses a resource, never when the code location loads: loa
 definitions is paid by the UI, every run and every sensor tick.
 """
 
+import logging
 from abc import abstractmethod
 from collections.abc import Mapping
 from datetime import timedelta
@@ -17,7 +18,8 @@ from dagster import get_dagster_logger as dagster_logger
 from pydantic import Field, PrivateAttr
 
 if TYPE_CHECKING:
-    from genesys_assets.genesys.client import GenesysClient
+    from genesys_assets.genesys.auth import ClientCredentials
+    from genesys_assets.genesys.client import ClientSettings, GenesysClient
     from genesys_assets.stage import Stage
     from genesys_assets.warehouse import Warehouse
 
@@ -45,41 +47,40 @@ def refuse_reversed_range(tags: Mapping[str, str]) -> None:
 
 
 class GenesysResource(ConfigurableResource):
-    """The Genesys Cloud API client; with no client id, the built-in simulator on loopback."""
+    """Where the Genesys Cloud Analytics API answers come from, and how the client behaves.
 
-    client_id: str | None = Field(default=None, description="GENESYS_CLIENT_ID")
-    client_secret: str | None = Field(default=None, description="GENESYS_CLIENT_SECRET")
-    region: str | None = Field(default=None, description="GENESYS_REGION, e.g. mypurecloud.ie")
-    api_host: str | None = Field(default=None, description="GENESYS_API_HOST, an explicit URL")
+    Two kinds stand behind the resource key `genesys`: `GenesysCloudResource`, a real org, and
+    `GenesysSimulatorResource`, the built-in simulator (simulated data, local deployments only).
+    Assets and sensors take this base class; `environment.resources()` decides which one runs.
+    """
+
     requests_per_minute: float = Field(default=250.0, description="client-side ceiling")
     max_concurrency: int = 8
     chunk_days: int = 7
+    memory_budget_bytes: int = Field(
+        default=512 * 2**20,
+        description="GENESYS_MEMORY_BUDGET: fetched and flattened data a run may hold at once",
+    )
     query_mode: str = Field(default="auto", description="auto, sync or jobs")
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
     max_attempts: int = 8
     max_retry_wait_s: float = 60.0
     job_timeout_s: float = 1800.0
-    simulator_seed: int = Field(default=42, description="seed of the embedded simulator")
 
     # Typed Any: pydantic evaluates these annotations, and the types live in modules that are
     # only imported once a run needs them.
     _client: Any = PrivateAttr(default=None)
-    _simulator: Any = PrivateAttr(default=None)
 
     @property
     def embedded(self) -> bool:
-        return not self.client_id
+        """Whether the answers are simulated (the built-in simulator)."""
+        return False
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        if context.run is not None:
-            refuse_reversed_range(context.run.tags)
-        from genesys_assets.genesys.auth import ClientCredentials
-        from genesys_assets.genesys.client import ClientSettings, GenesysClient
-        from genesys_assets.genesys.regions import api_host
+    def client_settings(self) -> "ClientSettings":
+        from genesys_assets.genesys.client import ClientSettings
 
-        log = dagster_logger("genesys_assets.genesys")
-        settings = ClientSettings(
+        return ClientSettings(
             connect_timeout_s=self.connect_timeout_s,
             read_timeout_s=self.read_timeout_s,
             max_attempts=self.max_attempts,
@@ -87,46 +88,110 @@ class GenesysResource(ConfigurableResource):
             requests_per_minute=self.requests_per_minute,
             max_concurrency=self.max_concurrency,
             chunk_days=self.chunk_days,
+            memory_budget_bytes=self.memory_budget_bytes,
             mode=self.query_mode,
             job_timeout_s=self.job_timeout_s,
         )
-        if self.embedded:
-            from genesys_assets.simulator import Simulator, SimulatorConfig
 
-            self._simulator = Simulator(SimulatorConfig(seed=self.simulator_seed)).start()
-            host = self._simulator.base_url
-            credentials = ClientCredentials(
-                self._simulator.client_id, self._simulator.client_secret
-            )
-            log.info(
-                "GENESYS_CLIENT_ID is not set: started the built-in Genesys Cloud simulator at "
-                f"{host} (seed {self.simulator_seed}). Set GENESYS_CLIENT_ID, "
-                "GENESYS_CLIENT_SECRET and GENESYS_REGION to load a real org."
-            )
-        else:
-            host = api_host(region=self.region, base_url=self.api_host)
-            credentials = ClientCredentials(self.client_id or "", self.client_secret or "")
-            log.info(f"Genesys Cloud at {host} as client id {self.client_id}")
-        self._client = GenesysClient(host, credentials, settings, logger=log)
+    @abstractmethod
+    def _open(self, log: logging.Logger) -> tuple[str, "ClientCredentials"]:
+        """The API host and the credentials to log in with; starts what must run first."""
+
+    def _close(self) -> None:
+        """Stops what `_open` started, once the client is closed."""
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        if context.run is not None:
+            refuse_reversed_range(context.run.tags)
+        from genesys_assets.genesys.client import GenesysClient
+
+        log = dagster_logger("genesys_assets.genesys")
+        settings = self.client_settings()
+        host, credentials = self._open(log)
+        try:
+            self._client = GenesysClient(host, credentials, settings, logger=log)
+        except BaseException:
+            self._close()
+            raise
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
-        if self._simulator is not None:
-            self._simulator.stop()
-            self._simulator = None
+        self._close()
 
     def get_client(self) -> "GenesysClient":
         if self._client is None:
             raise RuntimeError("the Genesys resource was not set up (used outside a run?)")
         return self._client
 
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the data comes from, for log lines."""
+
+
+class GenesysCloudResource(GenesysResource):
+    """A real Genesys Cloud org, reached with OAuth client credentials."""
+
+    client_id: str = Field(description="GENESYS_CLIENT_ID")
+    client_secret: str = Field(description="GENESYS_CLIENT_SECRET")
+    region: str | None = Field(default=None, description="GENESYS_REGION, e.g. mypurecloud.ie")
+    api_host: str | None = Field(default=None, description="GENESYS_API_HOST, an explicit URL")
+
+    def _open(self, log: logging.Logger) -> tuple[str, "ClientCredentials"]:
+        from genesys_assets.genesys.auth import ClientCredentials
+        from genesys_assets.genesys.regions import api_host
+
+        host = api_host(region=self.region, base_url=self.api_host)
+        log.info(f"Genesys Cloud at {host} as client id {self.client_id}")
+        return host, ClientCredentials(self.client_id, self.client_secret)
+
     def describe(self) -> str:
         if self._client is None:
-            return "not connected"
-        source = "built-in simulator" if self.embedded else "Genesys Cloud"
-        return f"{source} at {self._client.host}"
+            return "Genesys Cloud (not connected)"
+        return f"Genesys Cloud at {self._client.host}"
+
+
+class GenesysSimulatorResource(GenesysResource):
+    """The built-in Genesys Cloud simulator, started on loopback for each run: SIMULATED data.
+
+    Only ever chosen for a local deployment (local stage and DuckDB), never beside S3 or
+    Snowflake, where its days would replace real ones.
+    """
+
+    simulator_seed: int = Field(default=42, description="GENESYS_SIMULATOR_SEED: the simulated org")
+
+    _simulator: Any = PrivateAttr(default=None)
+
+    @property
+    def embedded(self) -> bool:
+        return True
+
+    def _open(self, log: logging.Logger) -> tuple[str, "ClientCredentials"]:
+        from genesys_assets.genesys.auth import ClientCredentials
+        from genesys_assets.simulator import Simulator, SimulatorConfig
+
+        self._simulator = Simulator(SimulatorConfig(seed=self.simulator_seed)).start()
+        host = self._simulator.base_url
+        log.warning(
+            f"SIMULATED DATA: the Genesys data of this run comes from the built-in Genesys Cloud "
+            f"simulator at {host} (seed {self.simulator_seed}), not from a real org. To load "
+            "your org, set GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and GENESYS_REGION (with "
+            "GENESYS_ASSETS_DEPLOYMENT=local to keep the local stage and DuckDB)."
+        )
+        return host, ClientCredentials(self._simulator.client_id, self._simulator.client_secret)
+
+    def _close(self) -> None:
+        if self._simulator is not None:
+            self._simulator.stop()
+            self._simulator = None
+
+    def describe(self) -> str:
+        where = "not started" if self._client is None else f"at {self._client.host}"
+        return (
+            f"the built-in Genesys Cloud simulator {where} "
+            f"(SIMULATED data, seed {self.simulator_seed})"
+        )
 
 
 class StageResource(ConfigurableResource):

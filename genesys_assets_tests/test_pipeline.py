@@ -237,7 +237,17 @@ def test_a_failed_fetch_leaves_the_previous_day_in_place(start_simulator, clean_
     result = run(defs, partition_key=DAY)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
-    assert "gave up after 2 attempts" in str(failure.step_failure_data.error)
+    error = failure.step_failure_data.error
+    # The asset's own error, Genesys' message first: not a Dagster wrapper around an IO manager.
+    assert failure.step_key.endswith("_raw_pages") and error.cls_name == "Failure"
+    dataset = failure.step_key.removesuffix("_raw_pages")
+    assert error.message.startswith(
+        f"dagster._core.definitions.events.Failure: {dataset}: fetching {DAY}: "
+    ), error.message
+    assert "gave up after 2 attempts" in error.message and "HandleOutput" not in error.message
+    assert failure.step_failure_data.user_failure_data.metadata["error"].value == (
+        "GenesysRetriesExhausted"
+    )
     assert Path(manifest_path).read_text() == manifest_before
     assert warehouse_rows(clean_env, "queue_performance", DAY) == rows_before
 

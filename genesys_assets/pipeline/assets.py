@@ -38,10 +38,10 @@ from genesys_assets.stage.raw_pages import RawPageStore
 
 RAW_PAGES_IO_MANAGER = "raw_pages_io_manager"
 PARQUET_IO_MANAGER = "parquet_io_manager"
-# One writer at a time per DuckDB file (Snowflake takes concurrent loads; the pool is then wide).
+# Loads into the warehouse, across every run of the deployment: DuckDB lets one writer in at a
+# time (dagster.yaml gives every pool one slot); Snowflake takes more (`dagster instance
+# concurrency set genesys_warehouse 4`).
 WAREHOUSE_POOL = "genesys_warehouse"
-# Fetches share the org's API rate limit; the pool keeps a deployment's runs from piling onto it.
-GENESYS_API_POOL = "genesys_api"
 
 
 def raw_pages_key(dataset: Dataset) -> AssetKey:
@@ -80,7 +80,6 @@ def build_dataset_assets(
         name=raw_pages_key(dataset).path[-1],
         io_manager_key=RAW_PAGES_IO_MANAGER,
         kinds={"genesys"},
-        pool=GENESYS_API_POOL,
         description=catalog.raw_pages_description(dataset),
         metadata=catalog.raw_pages_metadata(dataset),
         **common,

@@ -125,7 +125,7 @@ def build_checks_job(
 def _check_op(
     dataset: Dataset, check_name: str, compare: Comparison, description: str
 ) -> OpDefinition:
-    @op(name=f"{dataset.name}_{check_name}", description=description)
+    @op(name=f"verify_{dataset.name}_{check_name}", description=description)
     def check_op(
         context: OpExecutionContext, warehouse: WarehouseResource, stage: StageResource
     ) -> Iterator[AssetCheckEvaluation | Output[None]]:

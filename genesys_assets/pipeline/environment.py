@@ -367,12 +367,15 @@ def _require_production(env: Mapping[str, str], given: bool) -> None:
     raise SettingsError(". ".join(sentences))
 
 
-def genesys_resource(env: Mapping[str, str], genesys: str | None = None) -> GenesysResource:
+def genesys_resource(
+    env: Mapping[str, str], genesys: str | None = None, parallel_fetches: int = 1
+) -> GenesysResource:
     """The simulator or the real org (`genesys`, SIMULATOR or CLOUD; by default as `choose`
     decides), with the client's tuning."""
     if genesys is None:
         genesys = choose(env).genesys
     tuning: dict[str, Any] = {
+        "parallel_fetches": parallel_fetches,
         "requests_per_minute": _number(env, "GENESYS_REQUESTS_PER_MINUTE", 250.0, float),
         "max_concurrency": _number(env, "GENESYS_MAX_CONCURRENCY", 8, int),
         "chunk_days": _number(env, "GENESYS_CHUNK_DAYS", 7, int),
@@ -530,13 +533,14 @@ def _protocol(env: Mapping[str, str]) -> str | None:
     return raw
 
 
-def resources(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The resource set the environment asks for (see `choose` for which kinds)."""
+def resources(env: Mapping[str, str] | None = None, parallel_fetches: int = 1) -> dict[str, Any]:
+    """The resource set the environment asks for (see `choose` for which kinds);
+    `parallel_fetches` says how many fetch steps a run may have at once."""
     env = os.environ if env is None else env
     setup = choose(env)
     stage = stage_resource(env)
     return {
-        "genesys": genesys_resource(env, setup.genesys),
+        "genesys": genesys_resource(env, setup.genesys, parallel_fetches),
         "stage": stage,
         "warehouse": warehouse_resource(env, stage),
         "raw_pages_io_manager": RawPagesIOManager(stage=stage),

@@ -61,6 +61,13 @@ class GenesysResource(ConfigurableResource):
         default=512 * 2**20,
         description="GENESYS_MEMORY_BUDGET: fetched and flattened data a run may hold at once",
     )
+    parallel_fetches: int = Field(
+        default=1,
+        description=(
+            "how many fetch steps of a run may run at once (one per dataset, each its own "
+            "process): each gets this share of the request ceiling and the memory budget"
+        ),
+    )
     query_mode: str = Field(default="auto", description="auto, sync or jobs")
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
@@ -85,10 +92,12 @@ class GenesysResource(ConfigurableResource):
             read_timeout_s=self.read_timeout_s,
             max_attempts=self.max_attempts,
             max_retry_wait_s=self.max_retry_wait_s,
-            requests_per_minute=self.requests_per_minute,
+            # Steps of one run fetch in parallel processes, each with its own client: together
+            # they stay within the org's limit and the run's budget.
+            requests_per_minute=self.requests_per_minute / self.parallel_fetches,
             max_concurrency=self.max_concurrency,
             chunk_days=self.chunk_days,
-            memory_budget_bytes=self.memory_budget_bytes,
+            memory_budget_bytes=self.memory_budget_bytes // self.parallel_fetches,
             mode=self.query_mode,
             job_timeout_s=self.job_timeout_s,
         )

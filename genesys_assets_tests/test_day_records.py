@@ -10,6 +10,7 @@ days.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -69,6 +70,21 @@ def check_history(instance: DagsterInstance, dataset: str, check: str) -> list[A
     return list(instance.event_log_storage.get_asset_check_execution_history(key, limit=1000))
 
 
+def assert_each_day_checked_and_current(
+    instance: DagsterInstance, dataset: str, check: str, days: list[date]
+) -> None:
+    """What the check's Partitions tab shows: Passed per day, against the day's latest
+    materialization (otherwise the UI counts the day as Missing)."""
+    key = AssetCheckKey(AssetKey(dataset), check)
+    infos = {
+        i.partition_key: i for i in instance.event_log_storage.get_asset_check_partition_info([key])
+    }
+    for day in days:
+        info = infos[day.isoformat()]
+        assert info.latest_execution_status.value == "SUCCEEDED", (dataset, check, day)
+        assert info.is_current, f"{dataset}:{check} {day} would show as Missing"
+
+
 def assert_each_day_recorded_as_its_own(instance: DagsterInstance, home: str) -> None:
     for dataset in DATASETS:
         in_table = rows_by_day(home, dataset)
@@ -93,6 +109,7 @@ def assert_each_day_recorded_as_its_own(instance: DagsterInstance, home: str) ->
                 assert evaluation.partition == day.isoformat() and evaluation.passed
                 if check == "row_count_parity":
                     assert evaluation.metadata["warehouse_rows"].value == in_table[day]
+            assert_each_day_checked_and_current(instance, dataset, check, DAYS)
 
 
 @pytest.fixture
@@ -167,6 +184,7 @@ def test_the_checks_job_reverifies_one_day_picked_as_a_partition(clean_env):
         for check in CHECKS:
             latest = check_history(instance, dataset, check)[0]
             assert latest.partition == day and latest.run_id == result.run_id
+            assert_each_day_checked_and_current(instance, dataset, check, [date(2024, 11, 1)])
 
 
 def test_a_checks_backfill_over_a_range_records_each_day(clean_env):
@@ -227,8 +245,8 @@ def test_a_range_whose_later_chunk_fails_publishes_and_records_nothing(
         versions_before = len(list(first_day_folder.glob("*.parquet")))
         before = rows_by_day(four_day_chunks["GENESYS_ASSETS_HOME"], "queue_performance")
 
-        # Buckets are stamped in UTC: from the 6th on, only the second chunk (local days 5 to 8)
-        # has them, so the first chunk flattens and stages fine before the second fails.
+        # Buckets are stamped in UTC: from the 6th on, only a later chunk (local days 5 to 8
+        # at most) has them, so the first chunk flattens and stages fine before one fails.
         proxy.rewrite(AGGREGATES_QUERY, break_from(days[5]))
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
         assert not result.success
@@ -240,9 +258,12 @@ def test_a_range_whose_later_chunk_fails_publishes_and_records_nothing(
         )
         error = failure.step_failure_data.error
         assert error.cls_name == "Failure", "the flattener's message, not a Dagster wrapper"
-        assert error.message.startswith(
-            f"dagster._core.definitions.events.Failure: queue_performance: flattening 8 days "
-            f"{days[0]}..{days[-1]}: page raw/queue_performance/year=2024/month=11/day=05/"
+        # The chunk that fails is a later one (its first day is after the range's first).
+        assert re.match(
+            r"dagster\._core\.definitions\.events\.Failure: queue_performance: flattening 8 "
+            rf"days {days[0]}\.\.{days[-1]}: page raw/queue_performance/year=2024/month=11/"
+            r"day=0[2-8]/",
+            error.message,
         ), error.message
         assert "has no statistics" in error.message
         assert failure.step_failure_data.user_failure_data.metadata["error"].value == (

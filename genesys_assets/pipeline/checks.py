@@ -23,6 +23,8 @@ from dagster import (
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
     DailyPartitionsDefinition,
     Failure,
     JobDefinition,
@@ -33,6 +35,14 @@ from dagster import (
     asset_check,
     job,
     op,
+)
+
+# Not exported by `dagster`, and the only way to say which materialization a day's evaluation
+# checked: without it the UI counts the day's check as not current ("Missing") even though it
+# passed. AssetCheckResult fills it the same way, but only in a single-partition run.
+# test_day_records asserts the per-day status the UI shows, so an upgrade that moves it fails.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
 )
 
 from genesys_assets.datasets import Dataset
@@ -147,7 +157,8 @@ def verify(
     store = ParquetStore(stage.get_stage())
     results = compare(warehouse.get_warehouse(), store, dataset.name, days)
     for result in results:
-        yield evaluation(table_key(dataset), check_name, result)
+        target = checked_materialization(context.instance, table_key(dataset), result.day)
+        yield evaluation(table_key(dataset), check_name, result, target)
     failed = [r for r in results if not r.passed]
     if failed:
         raise Failure(
@@ -159,13 +170,35 @@ def verify(
     yield Output(None)
 
 
-def evaluation(asset_key: AssetKey, check_name: str, result: Parity) -> AssetCheckEvaluation:
+def checked_materialization(
+    instance: DagsterInstance, asset_key: AssetKey, day: date
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The day's latest materialization: what its evaluation checked."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    if not records:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=records[0].storage_id,
+        run_id=records[0].run_id,
+        timestamp=records[0].timestamp,
+    )
+
+
+def evaluation(
+    asset_key: AssetKey,
+    check_name: str,
+    result: Parity,
+    target: AssetCheckEvaluationTargetMaterializationData | None = None,
+) -> AssetCheckEvaluation:
     """The day's own evaluation: its partition, its verdict, its figures."""
     return AssetCheckEvaluation(
         asset_key=asset_key,
         check_name=check_name,
         passed=result.passed,
         partition=result.day.isoformat(),
+        target_materialization_data=target,
         severity=AssetCheckSeverity.ERROR,
         blocking=True,
         description=result.summary,

@@ -25,8 +25,10 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# `dg dev` loads the project as [tool.dg] in pyproject.toml declares it (what `dg check defs`
+# checks); `dagster dev` is superseded by it. VIRTUAL_ENV tells dg that .venv is the active one.
 ui: install
-	$(BIN)/dagster dev -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev
 
 bench: install
 	$(BIN)/python -m bench

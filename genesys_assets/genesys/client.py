@@ -3,8 +3,10 @@
 `GenesysClient` turns a validated `AggregateQuery` and a list of days into `Fetch`es of raw
 pages: days are cut into chunks of consecutive days, chunks are fetched concurrently (bounded)
 and handed back in order, each either by the synchronous aggregates query or by an async
-aggregates job followed cursor by cursor. It also lists routing queues and reads the data
-availability date. No Dagster here: the pipeline's resource wraps this class.
+aggregates job followed cursor by cursor. How long the chunks are and how many are in flight
+is sized from a memory budget and the bytes per day the org's answers really take (see
+`GenesysClient.fetch_days`). It also lists routing queues and reads the data availability
+date. No Dagster here: the pipeline's resource wraps this class.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from genesys_assets.genesys import regions
 from genesys_assets.genesys.auth import ClientCredentials, TokenProvider
 from genesys_assets.genesys.errors import GenesysConfigError, GenesysError, GenesysJobError
 from genesys_assets.genesys.pages import Fetch, RawPage
-from genesys_assets.genesys.query import AggregateQuery, Interval, consecutive_chunks, day_interval
+from genesys_assets.genesys.query import AggregateQuery, Interval, day_interval
 from genesys_assets.genesys.ratelimit import shared_limiter
 from genesys_assets.genesys.transport import RawResponse, RequestStats, RetryPolicy, Transport
 
@@ -51,6 +53,35 @@ _MAX_GROUPS = 20_000
 # the chunk's days, times this margin for busier days than the ones seen.
 _OBSERVED_HEADROOM = 2.0
 
+# What a chunk costs in memory, in multiples of its JSON bytes, once its consumer works on it:
+# the pages themselves (1x), the copy `flatten_pages` makes to parse result containers in
+# parallel (1x) and the Arrow tables (the flattened table and its per-day slices, about 5.7x).
+# Measured on large-org days (300 queues, 3,000 agents, 100,000 conversations a day; 19 and
+# 52 MB of JSON a day for the two default datasets) with `flatten_pages` + `split_days` +
+# the Parquet write: Arrow's pool peaked at 5.6-5.9x the JSON, the process's RSS rose by
+# 7.1-7.5x. Rounded up, so that a chunk sized to the budget stays within it.
+CHUNK_COST_FACTOR = 8.0
+# Before a query has been answered, its bytes per day are guessed from `expected_rows` (a
+# mid-size org) at about this many bytes of JSON per metric entry (measured: 82-89, compact),
+# times `_PROBE_HEADROOM`. The guess only sizes the first chunk, which goes alone. It errs
+# large where it caps the groups (agent-level queries: a 1-day probe), and small for an org
+# with several times the hinted queues: the large org's queue dataset is 19 MB a day against
+# a guess of 7.6 MB, so its probe (4 days at the default budget) costs about 1.2x the budget,
+# once; a small org's 3-day run stays one query.
+_JSON_BYTES_PER_ROW = 100.0
+_PROBE_HEADROOM = 2.0
+_MIB = 2**20
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How the next chunks of a query go: their length in days and how many may be held."""
+
+    chunk_days: int
+    window: int  # chunks in flight or finished and waiting, the consumer's one not counted
+    bytes_per_day: float  # what the plan was sized from: observed, or the probe's guess
+    observed: bool  # False: nothing seen yet, this is the probe (one chunk, alone)
+
 
 @dataclass(frozen=True)
 class ClientSettings:
@@ -66,6 +97,9 @@ class ClientSettings:
     requests_per_minute: float = 250.0
     max_concurrency: int = 8
     chunk_days: int = 7
+    # What a run may hold of fetched and flattened data at once; chunk length and the in-flight
+    # window are sized from it and the bytes per day the API really returns.
+    memory_budget_bytes: int = 512 * 2**20
     mode: str = "auto"
     # `auto` switches to async jobs above this many expected metric rows per query.
     jobs_threshold_rows: int = 250_000
@@ -83,6 +117,7 @@ class ClientSettings:
             "requests_per_minute": self.requests_per_minute,
             "max_concurrency": self.max_concurrency,
             "chunk_days": self.chunk_days,
+            "memory_budget_bytes": self.memory_budget_bytes,
             "job_page_size": self.job_page_size,
             "job_timeout_s": self.job_timeout_s,
             "queue_page_size": self.queue_page_size,
@@ -148,8 +183,11 @@ class GenesysClient:
         self._apis_lock = threading.Lock()
         self._apis: Any = None
         self._rng = random.Random()
-        # Metric rows per local day seen so far, per query (largest day-average of any fetch).
+        # Metric rows and JSON bytes per local day seen so far, per query (largest day-average
+        # of any fetch): `auto` picks the mode from the rows, `fetch_days` sizes its chunks and
+        # window from the bytes.
         self._rows_per_day: dict[str, float] = {}
+        self._bytes_per_day: dict[str, float] = {}
         self._observed_lock = threading.Lock()
 
     def close(self) -> None:
@@ -168,43 +206,173 @@ class GenesysClient:
     ) -> Iterator[Fetch]:
         """Fetch the given local days, one `Fetch` per chunk of consecutive days, in order.
 
-        At most `max_concurrency` chunks are in flight or finished and waiting, plus the one
-        being consumed, so memory does not grow with the number of days. In `auto` mode, a
-        query never answered before is sized by its first chunk alone: the others wait for it,
-        then go in the mode its answer calls for (the static guess errs large, and sending a
-        whole window of chunks to async jobs on a guess costs four requests and a job's wait
-        each). If a chunk fails, or the consumer stops (an interrupted run), chunks still in
-        flight stop at their next request and cancel their async jobs.
+        Every day is fetched exactly once; a chunk is a run of consecutive days (a gap always
+        starts a new one: no query fetches days nobody asked for), and chunks come back in the
+        order of their days, each as soon as it and all before it are in, so that the consumer
+        can stage each one as it arrives.
+
+        Memory follows the org, not the number of days: what a run holds of one query is the
+        chunks in flight or finished and waiting, plus the one its consumer works on, and a
+        large org's day is tens of MB of JSON that flattening turns into several times that
+        in Arrow. So both the chunk length and the window are sized from
+        `settings.memory_budget_bytes` and the bytes per day this query's answers really took
+        (the largest day-average of any fetch so far, see `_observe`), each chunk charged
+        `CHUNK_COST_FACTOR` times its JSON (pages held + flattening):
+
+            chunk_days = clamp(budget // (bytes_per_day * k), 1, settings.chunk_days)
+            window     = clamp(budget // (chunk_days * bytes_per_day * k), 1, max_concurrency)
+
+        The plan is made again before each chunk is sent, from the newest observation, so a
+        run re-sizes between chunks as answers come in. A query never answered before starts
+        with a probe: its first chunk goes alone (the others wait for its answer), sized from a
+        generous guess (`expected_rows`); in `auto` mode that answer also decides the mode
+        of the chunks after it (the static guess errs large, and sending a whole window of
+        chunks to async jobs on a guess costs four requests and a job's wait each). One day
+        that alone costs more than the budget still goes, one day at a time with nothing else
+        in flight, and a warning names the day, its bytes and GENESYS_MEMORY_BUDGET (the first
+        such day of a call; the others are info lines and one more warning sums them up).
+
+        If a chunk fails, or the consumer stops (an interrupted run), chunks still in flight
+        stop at their next request and cancel their async jobs.
         """
-        chunks = consecutive_chunks(days, self.settings.chunk_days)
+        ahead = _DaysAhead(days)
         stop = threading.Event()
-        window = self.settings.max_concurrency
-        limit = 1 if len(chunks) > 1 and not self._sized(query, mode) else window
-        with ThreadPoolExecutor(window, thread_name_prefix="genesys-fetch") as pool:
+        planned: ChunkPlan | None = None
+        over: list[tuple[tuple[date, ...], int]] = []  # days and bytes of fetches over budget
+        fetched = 0
+        with ThreadPoolExecutor(
+            self.settings.max_concurrency, thread_name_prefix="genesys-fetch"
+        ) as pool:
             pending: deque[Future[Fetch]] = deque()
-            remaining = iter(chunks)
 
             def refill() -> None:
-                while len(pending) < limit and (chunk := next(remaining, None)) is not None:
+                nonlocal planned
+                while ahead:
+                    plan = self.plan(query, ahead.first)
+                    if plan.observed:
+                        self._log_plan(query, plan, planned)
+                    planned = plan
+                    if len(pending) >= plan.window:
+                        return
+                    chunk = ahead.take(plan.chunk_days)
                     pending.append(pool.submit(self._fetch_chunk, query, chunk, mode, stop))
 
             try:
                 refill()
                 while pending:
                     fetch = pending.popleft().result()
-                    limit = window  # a probe, if any, has answered
+                    fetched += 1
+                    self._check_budget(query, fetch, over)
                     refill()
                     yield fetch
+                self._warn_over_budget(query, over, fetched)
             finally:
                 stop.set()
                 for future in pending:
                     future.cancel()
 
-    def _sized(self, query: AggregateQuery, mode: str | None) -> bool:
-        """Whether chunks can go without a probe: the mode is fixed, or answers were seen."""
-        if (mode or self.settings.mode) != "auto":
-            return True
-        return self._seen_rows_per_day(query) is not None
+    def plan(self, query: AggregateQuery, first_day: date) -> ChunkPlan:
+        """How the chunks of `query` from `first_day` on would go now (see `fetch_days`)."""
+        budget = self.settings.memory_budget_bytes
+        per_day = self._seen_bytes_per_day(query)
+        if per_day is None:
+            # The probe: one chunk alone, as long as a generous guess of its size allows.
+            guess = expected_rows(query, day_interval(first_day, query.time_zone))
+            per_day = guess * _JSON_BYTES_PER_ROW * _PROBE_HEADROOM
+            chunk_days = _clamp(budget / (per_day * CHUNK_COST_FACTOR), self.settings.chunk_days)
+            return ChunkPlan(chunk_days, 1, per_day, observed=False)
+        day_cost = max(per_day, 1.0) * CHUNK_COST_FACTOR
+        chunk_days = _clamp(budget / day_cost, self.settings.chunk_days)
+        window = _clamp(budget / (chunk_days * day_cost), self.settings.max_concurrency)
+        return ChunkPlan(chunk_days, window, per_day, observed=True)
+
+    def _log_plan(self, query: AggregateQuery, plan: ChunkPlan, before: ChunkPlan | None) -> None:
+        """Say how the chunks go once sized, and whenever that changes (not every chunk)."""
+        sized = (plan.chunk_days, plan.window)
+        if before and before.observed and (before.chunk_days, before.window) == sized:
+            return  # the observation moved, the plan did not
+        self.log.info(
+            "%s: %s of JSON a day seen, memory budget %s (GENESYS_MEMORY_BUDGET): chunks of "
+            "%d day(s), up to %d in flight",
+            _describe(query),
+            _mb(plan.bytes_per_day),
+            _mb(self.settings.memory_budget_bytes),
+            plan.chunk_days,
+            plan.window,
+        )
+
+    def _check_budget(
+        self, query: AggregateQuery, fetch: Fetch, over: list[tuple[tuple[date, ...], int]]
+    ) -> None:
+        """Say so when a fetch alone costs more than the whole budget.
+
+        The first such fetch of a `fetch_days` call is a warning with everything needed to act
+        on it; later ones (a large org's every day) are info lines, and `_warn_over_budget`
+        sums them up at the end, so that a 90-day run says it twice, not 90 times.
+        """
+        budget = self.settings.memory_budget_bytes
+        cost = fetch.bytes * CHUNK_COST_FACTOR
+        if cost <= budget or not fetch.days:
+            return
+        over.append((fetch.days, fetch.bytes))  # not the fetch: its pages must be let go
+        if len(over) > 1:
+            self.log.info(
+                "%s: %s is over the memory budget too: %s of JSON (%d bytes), about %s flattened",
+                _describe(query),
+                _label(fetch.days, None),
+                _mb(fetch.bytes),
+                fetch.bytes,
+                _mb(cost),
+            )
+        elif len(fetch.days) == 1:
+            self.log.warning(
+                "%s: the day %s alone is %s of JSON (%d bytes), about %s once flattened, more "
+                "than the memory budget of %s: its days go one at a time with nothing else in "
+                "flight, and the run holds more than the budget while each is staged and "
+                "flattened; raise GENESYS_MEMORY_BUDGET until this client's budget is at least "
+                "%dMiB to stay within it",
+                _describe(query),
+                fetch.days[0],
+                _mb(fetch.bytes),
+                fetch.bytes,
+                _mb(cost),
+                _mb(budget),
+                _mib_up(cost),
+            )
+        else:
+            self.log.warning(
+                "%s: the chunk %s is %s of JSON (%d bytes), about %s once flattened, more than "
+                "the memory budget of %s (GENESYS_MEMORY_BUDGET): its days are larger than "
+                "the answers seen before; the next chunks are sized from it",
+                _describe(query),
+                _label(fetch.days, None),
+                _mb(fetch.bytes),
+                fetch.bytes,
+                _mb(cost),
+                _mb(budget),
+            )
+
+    def _warn_over_budget(
+        self, query: AggregateQuery, over: list[tuple[tuple[date, ...], int]], fetches: int
+    ) -> None:
+        """The summary of a call in which several fetches were over the budget."""
+        if len(over) < 2:
+            return
+        days, size = max(over, key=lambda o: o[1] / len(o[0]))
+        per_day = size / len(days)
+        self.log.warning(
+            "%s: %d of %d fetches were over the memory budget of %s; the largest day-average, "
+            "%s, is %s of JSON a day (about %s flattened); raise GENESYS_MEMORY_BUDGET until "
+            "this client's budget is at least %dMiB to stay within it",
+            _describe(query),
+            len(over),
+            fetches,
+            _mb(self.settings.memory_budget_bytes),
+            _label(days, None),
+            _mb(per_day),
+            _mb(per_day * CHUNK_COST_FACTOR),
+            _mib_up(per_day * CHUNK_COST_FACTOR),
+        )
 
     def fetch(
         self,
@@ -265,12 +433,24 @@ class GenesysClient:
         with self._observed_lock:
             return self._rows_per_day.get(_query_key(query))
 
+    def _seen_bytes_per_day(self, query: AggregateQuery) -> float | None:
+        with self._observed_lock:
+            return self._bytes_per_day.get(_query_key(query))
+
     def _observe(self, query: AggregateQuery, interval: Interval, fetch: Fetch) -> None:
-        """Remember how big this query's answers are, for `auto` to size the next chunks."""
-        per_day = fetch.metric_entries / _days(interval)
+        """Remember how big this query's answers are, to size the next chunks.
+
+        Rows per day choose the mode (`auto`); bytes per day size the chunks and the window
+        against the memory budget. Both keep the largest day-average seen: a quiet day (a
+        weekend) must not size the chunk that holds the next busy ones.
+        """
+        days = len(fetch.days) or _days(interval)
+        rows = fetch.metric_entries / _days(interval)
+        size = fetch.bytes / days
         key = _query_key(query)
         with self._observed_lock:
-            self._rows_per_day[key] = max(per_day, self._rows_per_day.get(key, 0.0))
+            self._rows_per_day[key] = max(rows, self._rows_per_day.get(key, 0.0))
+            self._bytes_per_day[key] = max(size, self._bytes_per_day.get(key, 0.0))
 
     def _fetch_chunk(
         self, query: AggregateQuery, days: tuple[date, ...], mode: str | None, stop: threading.Event
@@ -413,6 +593,54 @@ def expected_rows(query: AggregateQuery, interval: Interval) -> float:
         groups *= _CARDINALITY_HINTS.get(dimension, _DEFAULT_CARDINALITY)
     buckets = max(1.0, _days(interval) * query.buckets_per_day()) if query.granularity else 1.0
     return buckets * len(query.metrics) * min(groups, _MAX_GROUPS) * _FILL_RATE
+
+
+def _clamp(value: float, most: int) -> int:
+    """`value` rounded down, at least 1 and at most `most`."""
+    return max(1, min(most, int(value)))
+
+
+def _mb(size: float) -> str:
+    return f"{size / _MIB:,.1f} MiB"
+
+
+def _mib_up(size: float) -> int:
+    """Bytes as whole MiB, rounded up."""
+    return -(-int(size) // _MIB)
+
+
+def _describe(query: AggregateQuery) -> str:
+    """Which query a log line is about: its grouping (the dataset shows in the run's log)."""
+    return "aggregates by " + (",".join(query.group_by) or "(no groupBy)")
+
+
+class _DaysAhead:
+    """The days still to fetch, sorted and without repeats, cut into chunks as they go.
+
+    A chunk is a run of consecutive days of at most the length asked for: a gap always
+    starts a new one, so that one query never fetches days nobody asked for.
+    """
+
+    def __init__(self, days: Iterable[date]) -> None:
+        self._days = sorted(set(days))
+        self._next = 0
+
+    def __bool__(self) -> bool:
+        return self._next < len(self._days)
+
+    @property
+    def first(self) -> date:
+        return self._days[self._next]
+
+    def take(self, most: int) -> tuple[date, ...]:
+        chunk = [self._days[self._next]]
+        while len(chunk) < most and self._next + len(chunk) < len(self._days):
+            day = self._days[self._next + len(chunk)]
+            if day != chunk[-1] + timedelta(days=1):
+                break
+            chunk.append(day)
+        self._next += len(chunk)
+        return tuple(chunk)
 
 
 def _days(interval: Interval) -> float:

@@ -116,6 +116,20 @@ def on_day(day: date, multiplier: int = 1) -> pa.Table:
     return table
 
 
+def test_the_preview_shows_each_days_own_first_rows(parts):
+    days = [date(2024, 11, d) for d in (1, 2, 3)]
+    files = {d: parts.store.write_day("ds", d, on_day(d)) for d in days}
+    parts.warehouse.replace_partitions("ds", SCHEMA, files)
+    columns = ["partition_date", "interval_start", "metric", "stat_count"]
+    shown = parts.warehouse.preview_rows("ds", columns, [*days, date(2024, 11, 4)], rows=3)
+    for day in days:
+        assert len(shown[day]) == 3
+        assert {row["partition_date"] for row in shown[day]} == {day}
+        starts = [(row["interval_start"], row["metric"]) for row in shown[day]]
+        assert starts == sorted(starts), "by bucket, then metric"
+    assert shown[date(2024, 11, 4)] == [], "a day the table does not hold shows no rows"
+
+
 def test_a_range_of_days_is_replaced_in_one_go(parts):
     days = [date(2024, 11, d) for d in (1, 2, 3)]
     files = {d: parts.store.write_day("ds", d, on_day(d)) for d in days}

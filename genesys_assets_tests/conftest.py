@@ -7,6 +7,8 @@ import pytest
 
 from genesys_assets.simulator import Simulator, SimulatorConfig
 
+from .rewriting_proxy import RewritingProxy
+
 # A small org answers in milliseconds; tests that need size or time ask for it.
 SMALL_ORG = {
     "seed": 11,
@@ -49,3 +51,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> dict[str, str]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GENESYS_ASSETS_HOME", str(tmp_path / "home"))
     return dict(os.environ)
+
+
+@pytest.fixture
+def proxy(start_simulator, clean_env, monkeypatch) -> Iterator[RewritingProxy]:
+    """A local deployment whose Genesys is the simulator behind a rewriting proxy."""
+    simulator = start_simulator()
+    with RewritingProxy(simulator.base_url) as proxy:
+        monkeypatch.setenv("GENESYS_ASSETS_DEPLOYMENT", "local")
+        monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
+        monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
+        monkeypatch.setenv("GENESYS_API_HOST", proxy.base_url)
+        # One synchronous query per day: every page of the answer passes the rewritten route.
+        monkeypatch.setenv("GENESYS_QUERY_MODE", "sync")
+        yield proxy

@@ -31,8 +31,6 @@ from genesys_assets import datasets
 from genesys_assets.definitions import CHECKS_JOB, MAIN_JOB, build_definitions
 from genesys_assets.stage import layout
 
-from .rewriting_proxy import RewritingProxy
-
 FIRST = date(2024, 11, 1)
 DAYS = [FIRST + timedelta(days=n) for n in range(9)]
 DATASETS = ("queue_performance", "agent_performance")
@@ -221,61 +219,50 @@ def break_from(first_broken: date):
     return rewrite
 
 
-def test_a_range_whose_later_chunk_fails_publishes_and_records_nothing(
-    start_simulator, four_day_chunks, monkeypatch
-):
-    simulator = start_simulator()
-    with RewritingProxy(simulator.base_url) as proxy:
-        monkeypatch.setenv("GENESYS_ASSETS_DEPLOYMENT", "local")
-        monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
-        monkeypatch.setenv("GENESYS_API_HOST", proxy.base_url)
-        monkeypatch.setenv("GENESYS_QUERY_MODE", "sync")
-        instance = DagsterInstance.ephemeral()
-        defs = build_definitions(datasets.load())
-        days = DAYS[:8]
-        tags = range_tags(days[0], days[-1])
-        job = defs.resolve_job_def(MAIN_JOB)
-        assert job.execute_in_process(instance=instance, tags=tags).success
-        stage = Path(four_day_chunks["GENESYS_ASSETS_HOME"]) / "stage"
-        pointers = {
-            d: (stage / layout.staged_pointer("queue_performance", d)).read_text() for d in days
-        }
-        first_day_folder = stage / layout.parquet_day_folder("queue_performance", days[0])
-        versions_before = len(list(first_day_folder.glob("*.parquet")))
-        before = rows_by_day(four_day_chunks["GENESYS_ASSETS_HOME"], "queue_performance")
+def test_a_range_whose_later_chunk_fails_publishes_and_records_nothing(proxy, four_day_chunks):
+    instance = DagsterInstance.ephemeral()
+    defs = build_definitions(datasets.load())
+    days = DAYS[:8]
+    tags = range_tags(days[0], days[-1])
+    job = defs.resolve_job_def(MAIN_JOB)
+    assert job.execute_in_process(instance=instance, tags=tags).success
+    stage = Path(four_day_chunks["GENESYS_ASSETS_HOME"]) / "stage"
+    pointers = {
+        d: (stage / layout.staged_pointer("queue_performance", d)).read_text() for d in days
+    }
+    first_day_folder = stage / layout.parquet_day_folder("queue_performance", days[0])
+    versions_before = len(list(first_day_folder.glob("*.parquet")))
+    before = rows_by_day(four_day_chunks["GENESYS_ASSETS_HOME"], "queue_performance")
 
-        # Buckets are stamped in UTC: from the 6th on, only a later chunk (local days 5 to 8
-        # at most) has them, so the first chunk flattens and stages fine before one fails.
-        proxy.rewrite(AGGREGATES_QUERY, break_from(days[5]))
-        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-        assert not result.success
-        failure = next(
-            e
-            for e in result.all_events
-            if e.event_type == DagsterEventType.STEP_FAILURE
-            and e.step_key == "queue_performance_parquet"
-        )
-        error = failure.step_failure_data.error
-        assert error.cls_name == "Failure", "the flattener's message, not a Dagster wrapper"
-        # The chunk that fails is a later one (its first day is after the range's first).
-        assert re.match(
-            r"dagster\._core\.definitions\.events\.Failure: queue_performance: flattening 8 "
-            rf"days {days[0]}\.\.{days[-1]}: page raw/queue_performance/year=2024/month=11/"
-            r"day=0[2-8]/",
-            error.message,
-        ), error.message
-        assert "has no statistics" in error.message
-        assert failure.step_failure_data.user_failure_data.metadata["error"].value == (
-            "FlattenError"
-        )
-        assert len(list(first_day_folder.glob("*.parquet"))) == versions_before + 1, (
-            "the first chunk was flattened and staged before the second failed"
-        )
-        for day in days:
-            assert (stage / layout.staged_pointer("queue_performance", day)).read_text() == (
-                pointers[day]
-            ), f"{day}: the first chunk's files were flattened but not published"
-            newest = day_materializations(instance, "queue_performance_parquet", day)
-            assert len(newest) == 1, f"{day}: nothing recorded for the failed run"
-        assert rows_by_day(four_day_chunks["GENESYS_ASSETS_HOME"], "queue_performance") == before
+    # Buckets are stamped in UTC: from the 6th on, only a later chunk (local days 5 to 8
+    # at most) has them, so the first chunk flattens and stages fine before one fails.
+    proxy.rewrite(AGGREGATES_QUERY, break_from(days[5]))
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    assert not result.success
+    failure = next(
+        e
+        for e in result.all_events
+        if e.event_type == DagsterEventType.STEP_FAILURE
+        and e.step_key == "queue_performance_parquet"
+    )
+    error = failure.step_failure_data.error
+    assert error.cls_name == "Failure", "the flattener's message, not a Dagster wrapper"
+    # The chunk that fails is a later one (its first day is after the range's first).
+    assert re.match(
+        r"dagster\._core\.definitions\.events\.Failure: queue_performance: flattening 8 "
+        rf"days {days[0]}\.\.{days[-1]}: page raw/queue_performance/year=2024/month=11/"
+        r"day=0[2-8]/",
+        error.message,
+    ), error.message
+    assert "has no statistics" in error.message
+    assert failure.step_failure_data.user_failure_data.metadata["error"].value == ("FlattenError")
+    assert len(list(first_day_folder.glob("*.parquet"))) == versions_before + 1, (
+        "the first chunk was flattened and staged before the second failed"
+    )
+    for day in days:
+        assert (stage / layout.staged_pointer("queue_performance", day)).read_text() == (
+            pointers[day]
+        ), f"{day}: the first chunk's files were flattened but not published"
+        newest = day_materializations(instance, "queue_performance_parquet", day)
+        assert len(newest) == 1, f"{day}: nothing recorded for the failed run"
+    assert rows_by_day(four_day_chunks["GENESYS_ASSETS_HOME"], "queue_performance") == before

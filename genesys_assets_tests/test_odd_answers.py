@@ -21,24 +21,9 @@ from genesys_assets import datasets
 from genesys_assets.definitions import MAIN_JOB, build_definitions
 from genesys_assets.stage import layout
 
-from .rewriting_proxy import RewritingProxy
-
 AGGREGATES_QUERY = "/api/v2/analytics/conversations/aggregates/query"
 QUEUES = "/api/v2/routing/queues"
 DAY = "2024-11-01"
-
-
-@pytest.fixture
-def proxy(start_simulator, clean_env, monkeypatch) -> Iterator[RewritingProxy]:
-    simulator = start_simulator()
-    with RewritingProxy(simulator.base_url) as proxy:
-        monkeypatch.setenv("GENESYS_ASSETS_DEPLOYMENT", "local")
-        monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
-        monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
-        monkeypatch.setenv("GENESYS_API_HOST", proxy.base_url)
-        # One synchronous query per day: every page of the answer passes the rewritten route.
-        monkeypatch.setenv("GENESYS_QUERY_MODE", "sync")
-        yield proxy
 
 
 def run(defs, **kwargs: Any):

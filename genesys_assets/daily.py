@@ -1,13 +1,15 @@
 """The day-by-day work of one dataset, without Dagster: what each asset does for its days, and
 what the benchmark's sequential loop does one day at a time.
 
-    stage_raw_pages    fetch the days (chunks of consecutive days, in order) and stage each
-                       fetch's pages under a new folder, not yet current
-    publish_raw_pages  make them the days' current pages (one manifest per day)
+    fetch_and_stage    fetch the days (chunks of consecutive days, in order), stage each
+                       fetch's pages under a new folder and, while later chunks are still on
+                       their way, flatten it from memory and stage each day's Parquet file;
+                       nothing is made current
+    publish_raw_pages  make the staged pages the days' current pages (one manifest per day)
     RawDays            a range's current pages, read back and sha256-verified
-    stage_parquet      flatten each fetch once, cut it into days, stage each day's file, not yet
-                       current
-    publish_parquet    make them the days' current files (one pointer per day)
+    stage_parquet      the same flattening from the current pages in the stage (a re-flatten
+                       without a fetch)
+    publish_parquet    make the staged files the days' current files (one pointer per day)
     load_days          replace the days in the warehouse table in one transaction, then let
                        retention remove what nothing names any more
 
@@ -20,7 +22,7 @@ Memory stays one fetch deep: a fetch is staged or flattened as it arrives and th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -94,13 +96,33 @@ class RawStaging:
         return list({f.fetch_id: f for f in self.fetch_of.values()}.values())
 
 
-def stage_raw_pages(
-    client: GenesysClient, store: RawPageStore, dataset: Dataset, days: Sequence[date]
-) -> RawStaging:
-    """Fetch the days and stage every page byte for byte; nothing is made current."""
-    staging = RawStaging(dataset.name)
+@dataclass
+class StagedDays:
+    """What `fetch_and_stage` staged: the raw pages, and the Parquet files if it flattened."""
+
+    raw: RawStaging
+    parquet: ParquetStaging | None
+
+
+def fetch_and_stage(
+    client: GenesysClient,
+    raw_store: RawPageStore,
+    dataset: Dataset,
+    days: Sequence[date],
+    parquet_store: ParquetStore | None = None,
+) -> StagedDays:
+    """Fetch the days, stage every page byte for byte and, given a Parquet store, each day's file.
+
+    Each fetch is flattened as soon as it is staged, from the bytes in memory (the same bytes the
+    stage now holds), while the client's later chunks are still in flight: flattening costs no
+    second read of the stage and no time of its own on the run's critical path. Nothing is made
+    current.
+    """
+    raw = RawStaging(dataset.name)
+    parquet = ParquetStaging(dataset.name) if parquet_store is not None else None
+    loaded_at = datetime.now(UTC)
     for fetch in client.fetch_days(dataset.query, days, mode=dataset.mode):
-        manifests = store.stage_fetch(dataset.name, fetch)
+        manifests = raw_store.stage_fetch(dataset.name, fetch)
         figures = FetchFigures(
             fetch_id=manifests[0].fetch_id,
             days=tuple(fetch.days),
@@ -113,16 +135,29 @@ def stage_raw_pages(
             throttled=fetch.throttled,
             api_seconds=fetch.elapsed_s,
         )
-        staging.query = fetch.request
+        raw.query = fetch.request
         for manifest in manifests:
-            staging.manifests[manifest.day] = manifest
-            staging.fetch_of[manifest.day] = figures
-    missing = sorted(set(days) - set(staging.manifests))
+            raw.manifests[manifest.day] = manifest
+            raw.fetch_of[manifest.day] = figures
+        if parquet_store is not None and parquet is not None:
+            pages = [
+                _page_input(page.body, entry.key)
+                for page, entry in zip(fetch.pages, manifests[0].pages, strict=True)
+            ]
+            del fetch  # the pages' bytes now live only in `pages`, dropped after flattening
+            _flatten_fetch(parquet, pages, manifests, parquet_store, dataset, loaded_at)
+    missing = sorted(set(days) - set(raw.manifests))
     if missing:
         raise RuntimeError(
             f"{dataset.name}: the client returned no fetch for {describe_days(missing)}"
         )
-    return staging
+    return StagedDays(raw, parquet)
+
+
+def _page_input(body: bytes, key: str) -> PageInput:
+    from genesys_assets.flatten import PageInput
+
+    return PageInput(body, key)
 
 
 def publish_raw_pages(store: RawPageStore, staging: RawStaging, days: Sequence[date]) -> None:
@@ -200,38 +235,46 @@ class ParquetStaging:
 def stage_parquet(
     raw: RawDays, store: ParquetStore, dataset: Dataset, loaded_at: datetime | None = None
 ) -> ParquetStaging:
-    """Flatten each fetch once, cut it into the run's days, stage each day as its own file."""
+    """Flatten each fetch of the current pages once, cut it into the run's days, stage each."""
+    loaded_at = loaded_at or datetime.now(UTC)
+    staging = ParquetStaging(dataset.name)
+    for manifests in raw.by_fetch():
+        _flatten_fetch(staging, raw.pages(manifests[0]), manifests, store, dataset, loaded_at)
+    return staging
+
+
+def _flatten_fetch(
+    staging: ParquetStaging,
+    pages: Iterable[PageInput],
+    manifests: Sequence[DayManifest],
+    store: ParquetStore,
+    dataset: Dataset,
+    loaded_at: datetime,
+) -> None:
+    """One fetch's pages as the long table, cut into `manifests`' days, each staged as a file."""
     import pyarrow as pa
 
     from genesys_assets.flatten import flatten_pages
 
-    loaded_at = loaded_at or datetime.now(UTC)
-    staging = ParquetStaging(dataset.name)
-    for manifests in raw.by_fetch():
-        started = time.monotonic()
-        flat = flatten_pages(
-            raw.pages(manifests[0]),
-            dataset.group_by,
-            dataset.query.time_zone,
-            loaded_at,
-            metrics=dataset.metrics,
-        )
-        tables = flat.split_days(list(manifests[0].fetch_days))
-        staging.pages_parsed += flat.pages
-        staging.unknown_fields.update(flat.unknown_fields)
-        staging.extra_dimensions.update(flat.extra_dimensions)
-        del flat
-        staging.flatten_seconds += time.monotonic() - started
-        for manifest in manifests:
-            table = tables[manifest.day]
-            staged = store.write_version(dataset.name, manifest.day, table, source=manifest.folder)
-            head = pa.Table.from_pylist(table.slice(0, PREVIEW_ROWS).to_pylist(), table.schema)
-            staging.days[manifest.day] = ParquetDay(manifest.day, staged, head, manifest.folder)
-        del tables
-        # Hand the fetch's Arrow memory back: without it the allocator keeps each fetch's peak
-        # and a long range ratchets the process up.
-        pa.default_memory_pool().release_unused()
-    return staging
+    started = time.monotonic()
+    flat = flatten_pages(
+        pages, dataset.group_by, dataset.query.time_zone, loaded_at, metrics=dataset.metrics
+    )
+    tables = flat.split_days(list(manifests[0].fetch_days))
+    staging.pages_parsed += flat.pages
+    staging.unknown_fields.update(flat.unknown_fields)
+    staging.extra_dimensions.update(flat.extra_dimensions)
+    del flat
+    staging.flatten_seconds += time.monotonic() - started
+    for manifest in manifests:
+        table = tables[manifest.day]
+        staged = store.write_version(dataset.name, manifest.day, table, source=manifest.folder)
+        head = pa.Table.from_pylist(table.slice(0, PREVIEW_ROWS).to_pylist(), table.schema)
+        staging.days[manifest.day] = ParquetDay(manifest.day, staged, head, manifest.folder)
+    del tables
+    # Hand the fetch's Arrow memory back: without it the allocator keeps each fetch's peak and a
+    # long range ratchets the process up.
+    pa.default_memory_pool().release_unused()
 
 
 def publish_parquet(

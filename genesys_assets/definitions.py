@@ -47,7 +47,7 @@ def build_definitions(
     for dataset in config.datasets:
         dataset_assets = build_dataset_assets(dataset, partitions, naming)
         assets.extend(dataset_assets)
-        checks.extend(build_checks(dataset, partitions))
+        checks.append(build_checks(dataset, partitions))
         job_name = f"{dataset.name}_job"
         jobs.append(
             define_asset_job(

@@ -230,6 +230,7 @@ def test_a_range_whose_later_chunk_fails_publishes_and_records_nothing(proxy, fo
     pointers = {
         d: (stage / layout.staged_pointer("queue_performance", d)).read_text() for d in days
     }
+    manifests = {d: (stage / layout.manifest("queue_performance", d)).read_text() for d in days}
     first_day_folder = stage / layout.parquet_day_folder("queue_performance", days[0])
     versions_before = len(list(first_day_folder.glob("*.parquet")))
     before = rows_by_day(four_day_chunks["GENESYS_ASSETS_HOME"], "queue_performance")
@@ -243,13 +244,14 @@ def test_a_range_whose_later_chunk_fails_publishes_and_records_nothing(proxy, fo
         e
         for e in result.all_events
         if e.event_type == DagsterEventType.STEP_FAILURE
-        and e.step_key == "queue_performance_parquet"
+        and e.step_key == "queue_performance_fetch_and_flatten"
     )
     error = failure.step_failure_data.error
     assert error.cls_name == "Failure", "the flattener's message, not a Dagster wrapper"
     # The chunk that fails is a later one (its first day is after the range's first).
     assert re.match(
-        r"dagster\._core\.definitions\.events\.Failure: queue_performance: flattening 8 "
+        r"dagster\._core\.definitions\.events\.Failure: queue_performance: fetching and "
+        r"flattening 8 "
         rf"days {days[0]}\.\.{days[-1]}: page raw/queue_performance/year=2024/month=11/"
         r"day=0[2-8]/",
         error.message,
@@ -263,6 +265,10 @@ def test_a_range_whose_later_chunk_fails_publishes_and_records_nothing(proxy, fo
         assert (stage / layout.staged_pointer("queue_performance", day)).read_text() == (
             pointers[day]
         ), f"{day}: the first chunk's files were flattened but not published"
-        newest = day_materializations(instance, "queue_performance_parquet", day)
-        assert len(newest) == 1, f"{day}: nothing recorded for the failed run"
+        assert (stage / layout.manifest("queue_performance", day)).read_text() == (
+            manifests[day]
+        ), f"{day}: the pages were fetched and staged but not published"
+        for asset in ("queue_performance_raw_pages", "queue_performance_parquet"):
+            newest = day_materializations(instance, asset, day)
+            assert len(newest) == 1, f"{day}: nothing recorded of {asset} for the failed run"
     assert rows_by_day(four_day_chunks["GENESYS_ASSETS_HOME"], "queue_performance") == before

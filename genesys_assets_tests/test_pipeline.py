@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import (
     AssetKey,
+    AssetSelection,
     DagsterEventType,
     DagsterInstance,
     build_schedule_context,
@@ -241,10 +242,10 @@ def test_a_failed_fetch_leaves_the_previous_day_in_place(start_simulator, clean_
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
     error = failure.step_failure_data.error
     # The asset's own error, Genesys' message first: not a Dagster wrapper around an IO manager.
-    assert failure.step_key.endswith("_raw_pages") and error.cls_name == "Failure"
-    dataset = failure.step_key.removesuffix("_raw_pages")
+    assert failure.step_key.endswith("_fetch_and_flatten") and error.cls_name == "Failure"
+    dataset = failure.step_key.removesuffix("_fetch_and_flatten")
     assert error.message.startswith(
-        f"dagster._core.definitions.events.Failure: {dataset}: fetching {DAY}: "
+        f"dagster._core.definitions.events.Failure: {dataset}: fetching and flattening {DAY}: "
     ), error.message
     assert "gave up after 2 attempts" in error.message and "HandleOutput" not in error.message
     assert failure.step_failure_data.user_failure_data.metadata["error"].value == (
@@ -333,23 +334,21 @@ def test_the_sensor_requests_each_day_once_genesys_says_it_is_complete(
 
 def test_each_asset_materializes_on_its_own_through_the_stage(defs, clean_env):
     """One asset per run: each reads what the previous run left in the stage."""
-    by_key = {key.to_user_string(): a for a in defs.assets for key in a.keys}
-    queue_checks = [
-        c
-        for c in defs.asset_checks
-        if AssetKey("queue_performance") in {k.asset_key for k in c.check_keys}
-    ]
     env_resources = resources()
 
-    def materialize_one(key: str, *checks):
-        upstream = [a for name, a in by_key.items() if name != key]
+    def materialize_one(key: str):
+        """The one asset (and the checks on it); raw pages and Parquet share a step."""
         result = materialize(
-            [by_key[key], *checks, *(a.to_source_assets()[0] for a in upstream)],
+            [*defs.assets, *defs.asset_checks],
+            selection=AssetSelection.assets(key),
             partition_key=None if key == "genesys_queues" else DAY,
             resources=env_resources,
             instance=DagsterInstance.ephemeral(),
         )
         assert result.success
+        assert {e.asset_key for e in result.get_asset_materialization_events()} == {
+            AssetKey(key)
+        }, "only the selected asset"
         return result
 
     raw = materialize_one("queue_performance_raw_pages")
@@ -363,7 +362,7 @@ def test_each_asset_materializes_on_its_own_through_the_stage(defs, clean_env):
         .metadata["dagster/row_count"]
         .value
     )
-    table = materialize_one("queue_performance", *queue_checks)
+    table = materialize_one("queue_performance")
     assert (
         materializations(table, "queue_performance")[0].metadata["dagster/row_count"].value == rows
     )

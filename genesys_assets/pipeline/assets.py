@@ -1,5 +1,10 @@
 """The assets: three per dataset (raw pages -> Parquet -> warehouse table) and the queue names.
 
+Raw pages and Parquet are one step (`<dataset>_fetch_and_flatten`, a multi-asset): each fetch
+is flattened as it arrives, while the client's later chunks are still in flight, so a range
+costs one process and no second read of its pages. Each of the two stays an asset of its own,
+with its own IO manager and its own record per day, and each can be materialized alone.
+
 Every dataset asset is daily-partitioned in the org's time zone and has a single-run backfill
 policy: a backfill of 90 days is one run that fetches multi-day chunks, instead of 90 runs that
 each pay for a process, a login and a query. Each body reads as what it does, through the core
@@ -10,6 +15,7 @@ staged days current and hand them on. Arrow-heavy modules are imported inside th
 loading the definitions must not pay for pyarrow.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,6 +23,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
+    AssetOut,
     AssetsDefinition,
     BackfillPolicy,
     DailyPartitionsDefinition,
@@ -24,17 +31,20 @@ from dagster import (
     MetadataValue,
     Output,
     asset,
+    multi_asset,
 )
 
 from genesys_assets import daily
 from genesys_assets.datasets import QUEUES_ASSET, Dataset
 from genesys_assets.pipeline import catalog
 from genesys_assets.pipeline.failures import reported
+from genesys_assets.pipeline.keys import parquet_key, raw_pages_key, table_key
 from genesys_assets.pipeline.metadata import preview, preview_rows
 from genesys_assets.pipeline.resources import GenesysResource, StageResource, WarehouseResource
 from genesys_assets.stage import layout
-from genesys_assets.stage.parquet_files import StagedParquet
+from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 from genesys_assets.stage.raw_pages import RawPageStore
+from genesys_assets.warehouse import Warehouse
 
 RAW_PAGES_IO_MANAGER = "raw_pages_io_manager"
 PARQUET_IO_MANAGER = "parquet_io_manager"
@@ -44,26 +54,16 @@ PARQUET_IO_MANAGER = "parquet_io_manager"
 WAREHOUSE_POOL = "genesys_warehouse"
 
 
-def raw_pages_key(dataset: Dataset) -> AssetKey:
-    return AssetKey(f"{dataset.name}_raw_pages")
-
-
-def parquet_key(dataset: Dataset) -> AssetKey:
-    return AssetKey(f"{dataset.name}_parquet")
-
-
-def table_key(dataset: Dataset) -> AssetKey:
-    return AssetKey(dataset.name)
-
-
 def run_days(context: AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(key) for key in context.partition_keys]
 
 
-def record_days(context: AssetExecutionContext, per_day: dict[date, dict[str, Any]]) -> None:
-    """Each day's own metadata on its own materialization."""
+def record_days(
+    context: AssetExecutionContext, key: AssetKey, per_day: dict[date, dict[str, Any]]
+) -> None:
+    """Each day's own metadata on its own materialization of `key`."""
     for day, metadata in per_day.items():
-        context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        context.add_asset_metadata(metadata, asset_key=key, partition_key=day.isoformat())
 
 
 def build_dataset_assets(
@@ -76,82 +76,77 @@ def build_dataset_assets(
         "group_name": dataset.name,
     }
 
-    @asset(
-        name=raw_pages_key(dataset).path[-1],
-        io_manager_key=RAW_PAGES_IO_MANAGER,
-        kinds={"genesys"},
-        description=catalog.raw_pages_description(dataset),
-        metadata=catalog.raw_pages_metadata(dataset),
+    @multi_asset(
+        name=f"{dataset.name}_fetch_and_flatten",
+        outs={
+            "raw_pages": AssetOut(
+                key=raw_pages_key(dataset),
+                io_manager_key=RAW_PAGES_IO_MANAGER,
+                kinds={"genesys"},
+                description=catalog.raw_pages_description(dataset),
+                metadata=catalog.raw_pages_metadata(dataset),
+                is_required=False,
+            ),
+            "parquet": AssetOut(
+                key=parquet_key(dataset),
+                io_manager_key=PARQUET_IO_MANAGER,
+                kinds={"parquet"},
+                description=catalog.parquet_description(dataset),
+                metadata={"dataset": dataset.name},
+                is_required=False,
+            ),
+        },
+        internal_asset_deps={"raw_pages": set(), "parquet": {raw_pages_key(dataset)}},
+        can_subset=True,
         **common,
     )
-    def raw_pages(
+    def fetch_and_flatten(
         context: AssetExecutionContext, genesys: GenesysResource, stage: StageResource
-    ) -> Output[daily.RawStaging]:
+    ) -> Iterator[Output[Any]]:
+        """Both assets in one step: each fetch is flattened while the next ones are in flight.
+
+        Selected alone, the raw pages are fetched and staged, nothing flattened; the Parquet
+        files alone are flattened again from the days' current raw pages, nothing fetched.
+        """
         days = run_days(context)
-        context.log.info(
-            f"fetching {dataset.name} for {daily.describe_days(days)} from {genesys.describe()}"
-        )
-        store = RawPageStore(stage.get_stage())
-        with reported(f"{dataset.name}: fetching {daily.describe_days(days)}"):
-            staging = daily.stage_raw_pages(genesys.get_client(), store, dataset, days)
-        record_days(
-            context,
-            {
-                day: {
-                    "manifest": MetadataValue.path(
-                        store.stage.uri(layout.manifest(dataset.name, day))
-                    ),
-                    "fetch": MetadataValue.json(staging.fetch_of[day].as_json()),
-                    "source": genesys.describe(),
-                }
-                for day, manifest in staging.manifests.items()
-            },
-        )
-        fetches = staging.fetches
-        context.log.info(
-            f"{dataset.name}: {len(fetches)} fetches, {sum(f.pages for f in fetches)} pages, "
-            f"{sum(f.bytes for f in fetches)} bytes, {sum(f.requests for f in fetches)} "
-            f"requests ({sum(f.retries for f in fetches)} retried, "
-            f"{sum(f.throttled for f in fetches)} throttled)"
-        )
-        return Output(staging, metadata={"query": MetadataValue.json(staging.query)})
-
-    @asset(
-        name=parquet_key(dataset).path[-1],
-        ins={"raw": AssetIn(key=raw_pages_key(dataset))},
-        io_manager_key=PARQUET_IO_MANAGER,
-        kinds={"parquet"},
-        description=catalog.parquet_description(dataset),
-        metadata={"dataset": dataset.name},
-        **common,
-    )
-    def parquet(
-        context: AssetExecutionContext, raw: daily.RawDays, stage: StageResource
-    ) -> Output[daily.ParquetStaging]:
-        from genesys_assets.stage.parquet_files import ParquetStore
-
-        store = ParquetStore(stage.get_stage())
-        with reported(f"{dataset.name}: flattening {daily.describe_days(raw.days)}"):
-            staging = daily.stage_parquet(raw, store, dataset)
-        record_days(
-            context,
-            {
-                day: {
-                    "dagster/row_count": staged.staged.rows,
-                    "bytes": MetadataValue.int(staged.staged.bytes),
-                    "file": MetadataValue.path(store.stage.uri(staged.staged.key)),
-                    "raw_fetch": MetadataValue.path(store.stage.uri(staged.source)),
-                    "preview": preview(staged.head),
-                }
-                for day, staged in staging.days.items()
-            },
-        )
-        rows = sum(d.staged.rows for d in staging.days.values())
-        context.log.info(
-            f"{dataset.name}: {staging.pages_parsed} pages flattened into {rows} rows in "
-            f"{staging.flatten_seconds:.1f} s"
-        )
-        return Output(staging, metadata=_field_notes(context, dataset, staging))
+        selected = context.selected_asset_keys
+        raw_store = RawPageStore(stage.get_stage())
+        parquet_store = ParquetStore(stage.get_stage())
+        flattening = parquet_key(dataset) in selected
+        parquet: daily.ParquetStaging | None = None
+        if raw_pages_key(dataset) in selected:
+            what = "fetching and flattening" if flattening else "fetching"
+            context.log.info(
+                f"{what} {dataset.name} for {daily.describe_days(days)} from {genesys.describe()}"
+            )
+            with reported(f"{dataset.name}: {what} {daily.describe_days(days)}"):
+                staged = daily.fetch_and_stage(
+                    genesys.get_client(),
+                    raw_store,
+                    dataset,
+                    days,
+                    parquet_store if flattening else None,
+                )
+            record_raw_pages(context, dataset, staged.raw, raw_store, genesys.describe())
+            parquet = staged.parquet
+        elif flattening:
+            with reported(f"{dataset.name}: flattening {daily.describe_days(days)}"):
+                parquet = daily.stage_parquet(
+                    daily.RawDays.read(raw_store, dataset.name, days), parquet_store, dataset
+                )
+        if parquet is not None:
+            record_parquet(context, dataset, parquet, parquet_store)
+        # Stored (made current) by the IO managers in this order, once both are staged.
+        if raw_pages_key(dataset) in selected:
+            yield Output(
+                staged.raw,
+                output_name="raw_pages",
+                metadata={"query": MetadataValue.json(staged.raw.query)},
+            )
+        if parquet is not None:
+            yield Output(
+                parquet, output_name="parquet", metadata=_field_notes(context, dataset, parquet)
+            )
 
     @asset(
         name=table_key(dataset).path[-1],
@@ -168,42 +163,109 @@ def build_dataset_assets(
         warehouse: WarehouseResource,
         stage: StageResource,
     ) -> MaterializeResult:
-        days = sorted(staged)
-        target = warehouse.get_warehouse()
-        with reported(f"{dataset.name}: loading {daily.describe_days(days)}"):
-            loaded = daily.load_days(target, stage.get_stage(), dataset, staged, stage.grace())
-            shown = target.preview_rows(dataset.name, loaded.columns, days)
-        result = loaded.result
-        uri = stage.get_stage().uri
-        record_days(
-            context,
-            {
-                day: {
-                    "dagster/row_count": result.rows_by_day[day],
-                    "dagster/partition_row_count": result.rows_by_day[day],
-                    "staged_file": MetadataValue.path(uri(staged[day].key)),
-                    "preview": preview_rows(shown[day]),
-                }
-                for day in days
-            },
-        )
-        context.log.info(
-            f"{result.table}: {daily.describe_days(days)}, {result.rows_deleted} rows replaced "
-            f"by {result.rows_loaded} in one transaction ({result.elapsed_s:.1f} s); "
-            f"{len(loaded.collected.deleted)} superseded stage objects removed"
-        )
-        metadata: dict[str, Any] = {
-            "dagster/table_name": naming.table_name(dataset.name),
-            "warehouse": target.description,
-        }
-        if result.columns_added:
-            metadata["columns_added"] = MetadataValue.json(list(result.columns_added))
-            metadata["dagster/column_schema"] = catalog.column_schema(
-                dataset, naming, loaded.columns
-            )
-        return MaterializeResult(metadata=metadata)
+        return load_table(context, dataset, naming, staged, warehouse.get_warehouse(), stage)
 
-    return [raw_pages, parquet, table]
+    return [fetch_and_flatten, table]
+
+
+def load_table(
+    context: AssetExecutionContext,
+    dataset: Dataset,
+    naming: catalog.WarehouseNaming,
+    staged: dict[date, StagedParquet],
+    target: Warehouse,
+    stage: StageResource,
+) -> MaterializeResult:
+    """Replace the days in the warehouse; each day's rows, file and preview on its record."""
+    days = sorted(staged)
+    with reported(f"{dataset.name}: loading {daily.describe_days(days)}"):
+        loaded = daily.load_days(target, stage.get_stage(), dataset, staged, stage.grace())
+        shown = target.preview_rows(dataset.name, loaded.columns, days)
+    result = loaded.result
+    uri = stage.get_stage().uri
+    record_days(
+        context,
+        table_key(dataset),
+        {
+            day: {
+                "dagster/row_count": result.rows_by_day[day],
+                "dagster/partition_row_count": result.rows_by_day[day],
+                "staged_file": MetadataValue.path(uri(staged[day].key)),
+                "preview": preview_rows(shown[day]),
+            }
+            for day in days
+        },
+    )
+    context.log.info(
+        f"{result.table}: {daily.describe_days(days)}, {result.rows_deleted} rows replaced "
+        f"by {result.rows_loaded} in one transaction ({result.elapsed_s:.1f} s); "
+        f"{len(loaded.collected.deleted)} superseded stage objects removed"
+    )
+    metadata: dict[str, Any] = {
+        "dagster/table_name": naming.table_name(dataset.name),
+        "warehouse": target.description,
+    }
+    if result.columns_added:
+        metadata["columns_added"] = MetadataValue.json(list(result.columns_added))
+        metadata["dagster/column_schema"] = catalog.column_schema(dataset, naming, loaded.columns)
+    return MaterializeResult(asset_key=table_key(dataset), metadata=metadata)
+
+
+def record_raw_pages(
+    context: AssetExecutionContext,
+    dataset: Dataset,
+    staging: daily.RawStaging,
+    store: RawPageStore,
+    source: str,
+) -> None:
+    """Each day's manifest and fetch figures; the run's totals to the log."""
+    record_days(
+        context,
+        raw_pages_key(dataset),
+        {
+            day: {
+                "manifest": MetadataValue.path(store.stage.uri(layout.manifest(dataset.name, day))),
+                "fetch": MetadataValue.json(staging.fetch_of[day].as_json()),
+                "source": source,
+            }
+            for day in staging.manifests
+        },
+    )
+    fetches = staging.fetches
+    context.log.info(
+        f"{dataset.name}: {len(fetches)} fetches, {sum(f.pages for f in fetches)} pages, "
+        f"{sum(f.bytes for f in fetches)} bytes, {sum(f.requests for f in fetches)} "
+        f"requests ({sum(f.retries for f in fetches)} retried, "
+        f"{sum(f.throttled for f in fetches)} throttled)"
+    )
+
+
+def record_parquet(
+    context: AssetExecutionContext,
+    dataset: Dataset,
+    staging: daily.ParquetStaging,
+    store: ParquetStore,
+) -> None:
+    """Each day's rows, file and preview; the run's totals to the log."""
+    record_days(
+        context,
+        parquet_key(dataset),
+        {
+            day: {
+                "dagster/row_count": staged.staged.rows,
+                "bytes": MetadataValue.int(staged.staged.bytes),
+                "file": MetadataValue.path(store.stage.uri(staged.staged.key)),
+                "raw_fetch": MetadataValue.path(store.stage.uri(staged.source)),
+                "preview": preview(staged.head),
+            }
+            for day, staged in staging.days.items()
+        },
+    )
+    rows = sum(d.staged.rows for d in staging.days.values())
+    context.log.info(
+        f"{dataset.name}: {staging.pages_parsed} pages flattened into {rows} rows in "
+        f"{staging.flatten_seconds:.1f} s"
+    )
 
 
 def _field_notes(
@@ -248,7 +310,6 @@ def build_queues_asset(naming: catalog.WarehouseNaming) -> AssetsDefinition:
         warehouse: WarehouseResource,
     ) -> MaterializeResult:
         from genesys_assets.queue_table import queue_table, refuse_shrink, schema
-        from genesys_assets.stage.parquet_files import ParquetStore
 
         target = warehouse.get_warehouse()
         store = ParquetStore(stage.get_stage())

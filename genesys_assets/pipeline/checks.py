@@ -1,16 +1,16 @@
-"""The checks on each warehouse table: one evaluation per day, blocking.
+"""The checks on each warehouse table: one evaluation per day and check, blocking.
 
-They run after the table in the same run (a failure fails the run) and on their own from the
-checks job (`build_checks_job`), for a day or a backfill of days, e.g. after someone touched
-the table. Both compare the warehouse's rows for a day's `partition_date` with the staged
-Parquet file that the warehouse's load log says the day was loaded from (see
-`genesys_assets.parity`).
+Both checks of a table are one step (a multi-asset check). They run after the table in the
+same run (a failed day fails the run) and on their own from the checks job (`build_checks_job`),
+for a day or a backfill of days, e.g. after someone touched the table.
+Both compare the warehouse's rows for a day's `partition_date` with the staged Parquet file
+that the warehouse's load log says the day was loaded from (see `genesys_assets.parity`).
 
 Dagster ties an `AssetCheckResult` to a partition only in a single-partition run, so a range
 run would record one result for no day, and every day's planned evaluation would stay Skipped.
-Each check therefore logs one `AssetCheckEvaluation` per day, carrying that day's partition and
-figures, and then completes its step with a plain output; a failed day fails the step, as a
-blocking check's result does.
+The checks therefore log one `AssetCheckEvaluation` per day and check, carrying that day's
+partition, figures and the materialization it checked, and then complete each check with a
+plain output.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -20,8 +20,10 @@ from typing import Any
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetKey,
     AssetRecordsFilter,
     DagsterInstance,
@@ -32,8 +34,8 @@ from dagster import (
     OpDefinition,
     OpExecutionContext,
     Output,
-    asset_check,
     job,
+    multi_asset_check,
     op,
 )
 
@@ -47,7 +49,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 
 from genesys_assets.datasets import Dataset
 from genesys_assets.parity import Parity, row_count_parity, totals_parity
-from genesys_assets.pipeline.assets import table_key
+from genesys_assets.pipeline.keys import table_key
 from genesys_assets.pipeline.resources import StageResource, WarehouseResource
 from genesys_assets.stage.parquet_files import ParquetStore
 from genesys_assets.warehouse import Warehouse
@@ -71,37 +73,46 @@ CHECKS: dict[str, tuple[Comparison, str]] = {
 }
 
 
-def build_checks(
-    dataset: Dataset, partitions: DailyPartitionsDefinition
-) -> list[AssetChecksDefinition]:
-    return [
-        _build_check(dataset, partitions, name, compare, description)
-        for name, (compare, description) in CHECKS.items()
-    ]
+def check_keys(dataset: Dataset) -> list[AssetCheckKey]:
+    return [AssetCheckKey(table_key(dataset), name) for name in CHECKS]
 
 
-def _build_check(
-    dataset: Dataset,
-    partitions: DailyPartitionsDefinition,
-    name: str,
-    compare: Comparison,
-    description: str,
-) -> AssetChecksDefinition:
-    @asset_check(
-        asset=table_key(dataset),
-        name=name,
-        blocking=True,
-        partitions_def=partitions,
-        description=description,
+def build_checks(dataset: Dataset, partitions: DailyPartitionsDefinition) -> AssetChecksDefinition:
+    """Both checks of a dataset's table as one step: they read the same load log, the same
+    staged files and the same warehouse, and a range pays for one process, not two.
+
+    Not part of the table's own step, which holds the warehouse pool: the checks only read,
+    and the other dataset's load must not wait for them.
+    """
+
+    @multi_asset_check(
+        name=f"{dataset.name}_checks",
+        specs=[
+            AssetCheckSpec(
+                name,
+                asset=table_key(dataset),
+                blocking=True,
+                partitions_def=partitions,
+                description=description,
+            )
+            for name, (_, description) in CHECKS.items()
+        ],
+        can_subset=True,
     )
-    def check(
+    def checks(
         context: AssetCheckExecutionContext,
         warehouse: WarehouseResource,
         stage: StageResource,
     ) -> Iterator[AssetCheckEvaluation | Output[None]]:
-        yield from verify(context, dataset, name, compare, warehouse, stage)
+        selected = [k for k in check_keys(dataset) if k in context.selected_asset_check_keys]
+        names = [k.name for k in selected]
+        yield from verify(context, dataset, names, warehouse.get_warehouse(), stage)
+        # What completes each check in Dagster's plan; the evaluations above carry the verdicts.
+        assets_def = context.op_execution_context.assets_def
+        for key in selected:
+            yield Output(None, output_name=assets_def.get_output_name_for_asset_check_key(key))
 
-    return check
+    return checks
 
 
 def build_checks_job(
@@ -114,11 +125,7 @@ def build_checks_job(
     no day. The ops run the checks' own code and log the same per-day evaluations, which the UI
     shows on each check.
     """
-    ops = [
-        _check_op(dataset, check_name, compare, description)
-        for dataset in datasets
-        for check_name, (compare, description) in CHECKS.items()
-    ]
+    ops = [_check_op(dataset) for dataset in datasets]
 
     @job(
         name=name,
@@ -135,14 +142,16 @@ def build_checks_job(
     return checks_job
 
 
-def _check_op(
-    dataset: Dataset, check_name: str, compare: Comparison, description: str
-) -> OpDefinition:
-    @op(name=f"verify_{dataset.name}_{check_name}", description=description)
+def _check_op(dataset: Dataset) -> OpDefinition:
+    @op(
+        name=f"verify_{dataset.name}",
+        description=" ".join(description for _, description in CHECKS.values()),
+    )
     def check_op(
         context: OpExecutionContext, warehouse: WarehouseResource, stage: StageResource
     ) -> Iterator[AssetCheckEvaluation | Output[None]]:
-        yield from verify(context, dataset, check_name, compare, warehouse, stage)
+        yield from verify(context, dataset, list(CHECKS), warehouse.get_warehouse(), stage)
+        yield Output(None)
 
     return check_op
 
@@ -150,27 +159,38 @@ def _check_op(
 def verify(
     context: AssetCheckExecutionContext | OpExecutionContext,
     dataset: Dataset,
-    check_name: str,
-    compare: Comparison,
-    warehouse: WarehouseResource,
+    check_names: Sequence[str],
+    warehouse: Warehouse,
     stage: StageResource,
-) -> Iterator[AssetCheckEvaluation | Output[None]]:
-    """One evaluation per day of the run; a failed day fails the step after all are logged."""
+) -> Iterator[AssetCheckEvaluation]:
+    """One evaluation per day and check; a failed day fails the step after all are logged."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
     store = ParquetStore(stage.get_stage())
-    results = compare(warehouse.get_warehouse(), store, dataset.name, days)
+    with warehouse.connected():
+        results = {
+            name: CHECKS[name][0](warehouse, store, dataset.name, days) for name in check_names
+        }
     targets = checked_materializations(context.instance, table_key(dataset), days)
-    for result in results:
-        yield evaluation(table_key(dataset), check_name, result, targets.get(result.day))
-    failed = [r for r in results if not r.passed]
-    if failed:
+    for name, found in results.items():
+        for result in found:
+            yield evaluation(table_key(dataset), name, result, targets.get(result.day))
+    failed = {name: [r for r in found if not r.passed] for name, found in results.items()}
+    if any(failed.values()):
         raise Failure(
-            description=f"{dataset.name} {check_name} failed for {len(failed)} of "
-            f"{len(results)} days: " + "; ".join(r.summary for r in failed[:5]),
-            metadata={"days_failed": MetadataValue.json([r.day.isoformat() for r in failed])},
+            description=f"{dataset.name}: "
+            + "; ".join(
+                f"{name} failed for {len(bad)} of {len(days)} days: "
+                + "; ".join(r.summary for r in bad[:5])
+                for name, bad in failed.items()
+                if bad
+            ),
+            metadata={
+                "days_failed": MetadataValue.json(
+                    {name: [r.day.isoformat() for r in bad] for name, bad in failed.items() if bad}
+                )
+            },
         )
-    context.log.info(f"{check_name}: all {len(results)} days of {dataset.name} agree")
-    yield Output(None)
+    context.log.info(f"{', '.join(check_names)}: all {len(days)} days of {dataset.name} agree")
 
 
 def checked_materializations(

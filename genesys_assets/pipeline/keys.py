@@ -1,0 +1,17 @@
+"""The asset keys of a dataset, which the assets, the checks and the tests all name."""
+
+from dagster import AssetKey
+
+from genesys_assets.datasets import Dataset
+
+
+def raw_pages_key(dataset: Dataset) -> AssetKey:
+    return AssetKey(f"{dataset.name}_raw_pages")
+
+
+def parquet_key(dataset: Dataset) -> AssetKey:
+    return AssetKey(f"{dataset.name}_parquet")
+
+
+def table_key(dataset: Dataset) -> AssetKey:
+    return AssetKey(dataset.name)

@@ -396,9 +396,10 @@ log_response_body = true
 """
 
 SDK_CONFIG_RUN = """
+import sys
 from datetime import date
 
-import PureCloudPlatformClientV2 as sdk
+{import_sdk}
 
 from genesys_assets.genesys.auth import ClientCredentials
 from genesys_assets.genesys.client import ClientSettings, GenesysClient
@@ -413,10 +414,16 @@ with Simulator(SimulatorConfig(seed=3)) as sim:
         [fetch] = client.fetch_days(query, [date(2024, 11, 1)])
         queues = client.list_queues()
     print("fetched", len(fetch.pages), "page(s) and", len(queues), "queues from", client.host)
+print("sdk modules", sum(1 for m in sys.modules if m.startswith("PureCloudPlatformClientV2")))
 """
+# The user's process imported the SDK already (the real package), or the client imports it,
+# name by name (`sdk_package`).
+IMPORTED_BY_THE_USER = "import PureCloudPlatformClientV2 as sdk"
+IMPORTED_BY_THE_CLIENT = "from genesys_assets.genesys import sdk as ours\nsdk = ours.load()"
 
 
-def test_a_users_sdk_config_file_neither_redirects_nor_logs_a_client(tmp_path):
+@pytest.mark.parametrize("import_sdk", [IMPORTED_BY_THE_USER, IMPORTED_BY_THE_CLIENT])
+def test_a_users_sdk_config_file_neither_redirects_nor_logs_a_client(tmp_path, import_sdk):
     # The SDK reads ~/.genesyscloudpython/config on import: a host, a gateway and trace logging
     # to the console (Authorization headers and bodies included). A fresh interpreter with such
     # a file, and the process-wide host pointed at a dead port, must still reach the client's
@@ -426,10 +433,20 @@ def test_a_users_sdk_config_file_neither_redirects_nor_logs_a_client(tmp_path):
     (home / ".genesyscloudpython" / "config").write_text(SDK_CONFIG)
     env = {**os.environ, "HOME": str(home)}
     done = subprocess.run(
-        [sys.executable, "-c", SDK_CONFIG_RUN], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", SDK_CONFIG_RUN.format(import_sdk=import_sdk)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "fetched 1 page(s) and 12 queues from http://127.0.0.1:" in done.stdout
     said = done.stdout + done.stderr
     for leak in ("Bearer", "Authorization", "Basic ", "simulator-secret", '"results"'):
         assert leak not in said, leak
+    modules = int(done.stdout.split("sdk modules")[1])
+    if import_sdk == IMPORTED_BY_THE_CLIENT:
+        # The package's own __init__ imports ~6,750 modules; the client needs a few hundred.
+        assert modules < 1000, modules
+    else:
+        assert modules > 5000, modules

@@ -1,8 +1,9 @@
 """The official SDK, `PureCloudPlatformClientV2`, tamed for a data pipeline.
 
 Every API call goes through the SDK's own API classes (paths, headers, parameter encoding), but:
-- it is imported on first use only: the import loads ~6,750 modules (2 s, 200 MB) and must not
-  slow down loading the Dagster definitions;
+- it is imported on first use only, and name by name (`sdk_package`): the package's own import
+  loads ~6,750 modules (2 s, 220 MB), of which a client needs a third; loading the Dagster
+  definitions imports none of it;
 - the process-wide `Configuration` is neutralised once: on import the SDK reads
   `~/.genesyscloudpython/config` and watches it, and that file can change the host, add a
   gateway, or turn on request logging with Authorization headers in it; none of that may
@@ -34,8 +35,10 @@ def load() -> ModuleType:
     global _sdk
     with _lock:
         if _sdk is None:
-            import PureCloudPlatformClientV2 as sdk
-            from PureCloudPlatformClientV2.logger import LogLevel
+            from genesys_assets.genesys.sdk_package import import_package
+
+            sdk = import_package()
+            LogLevel = sdk.logger.LogLevel
 
             config = sdk.Configuration()
             # The watchdog handler re-reads the file only while this is true.

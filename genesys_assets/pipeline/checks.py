@@ -166,10 +166,10 @@ def verify(
     """One evaluation per day and check; a failed day fails the step after all are logged."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
     store = ParquetStore(stage.get_stage())
-    with warehouse.connected():
-        results = {
-            name: CHECKS[name][0](warehouse, store, dataset.name, days) for name in check_names
-        }
+    # Each warehouse query opens its own short connection: DuckDB lets one process in at a time,
+    # and a connection held while the staged files are read would hold up the other dataset's
+    # load for seconds.
+    results = {name: CHECKS[name][0](warehouse, store, dataset.name, days) for name in check_names}
     targets = checked_materializations(context.instance, table_key(dataset), days)
     for name, found in results.items():
         for result in found:

@@ -15,7 +15,7 @@ A row deleted or duplicated behind the pipeline's back fails both.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -34,6 +34,10 @@ class Parity:
     passed: bool
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+# Per day, the staged file the load log names, or the failed result that says why there is none.
+LoadedFiles = Mapping[date, StagedParquet | Parity]
 
 
 def loaded_staged_files(
@@ -67,10 +71,15 @@ def loaded_staged_files(
 
 
 def row_count_parity(
-    warehouse: Warehouse, store: ParquetStore, table: str, days: Sequence[date]
+    warehouse: Warehouse,
+    store: ParquetStore,
+    table: str,
+    days: Sequence[date],
+    files: LoadedFiles | None = None,
 ) -> list[Parity]:
-    """One result per day; the warehouse is asked once for all the days."""
-    files = loaded_staged_files(warehouse, store, table, days)
+    """One result per day; the warehouse is asked once for all the days. `files`: what
+    `loaded_staged_files` returned for them, when a caller runs both comparisons."""
+    files = files if files is not None else loaded_staged_files(warehouse, store, table, days)
     in_warehouse = warehouse.partition_row_counts(table, list(days))
     results = []
     for day, file in files.items():
@@ -102,10 +111,15 @@ def staged_totals(store: ParquetStore, staged: StagedParquet) -> dict[str, tuple
 
 
 def totals_parity(
-    warehouse: Warehouse, store: ParquetStore, table: str, days: Sequence[date]
+    warehouse: Warehouse,
+    store: ParquetStore,
+    table: str,
+    days: Sequence[date],
+    files: LoadedFiles | None = None,
 ) -> list[Parity]:
-    """One result per day; the warehouse is asked once for all the days."""
-    files = loaded_staged_files(warehouse, store, table, days)
+    """One result per day; the warehouse is asked once for all the days. `files`: what
+    `loaded_staged_files` returned for them, when a caller runs both comparisons."""
+    files = files if files is not None else loaded_staged_files(warehouse, store, table, days)
     in_warehouse = warehouse.partition_totals_by_day(table, list(days))
     return [
         file

@@ -48,7 +48,13 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from genesys_assets.datasets import Dataset
-from genesys_assets.parity import Parity, row_count_parity, totals_parity
+from genesys_assets.parity import (
+    LoadedFiles,
+    Parity,
+    loaded_staged_files,
+    row_count_parity,
+    totals_parity,
+)
 from genesys_assets.pipeline.keys import table_key
 from genesys_assets.pipeline.resources import StageResource, WarehouseResource
 from genesys_assets.stage.parquet_files import ParquetStore
@@ -57,7 +63,7 @@ from genesys_assets.warehouse import Warehouse
 # Materialization records per instance read when the checks look up what each day checked.
 _RECORDS_PAGE = 1000
 
-Comparison = Callable[[Warehouse, ParquetStore, str, Sequence[date]], list[Parity]]
+Comparison = Callable[[Warehouse, ParquetStore, str, Sequence[date], LoadedFiles], list[Parity]]
 
 CHECKS: dict[str, tuple[Comparison, str]] = {
     "row_count_parity": (
@@ -169,7 +175,11 @@ def verify(
     # Each warehouse query opens its own short connection: DuckDB lets one process in at a time,
     # and a connection held while the staged files are read would hold up the other dataset's
     # load for seconds.
-    results = {name: CHECKS[name][0](warehouse, store, dataset.name, days) for name in check_names}
+    # Both comparisons start from the same load-log lookup and footers: read them once.
+    files = loaded_staged_files(warehouse, store, dataset.name, days)
+    results = {
+        name: CHECKS[name][0](warehouse, store, dataset.name, days, files) for name in check_names
+    }
     targets = checked_materializations(context.instance, table_key(dataset), days)
     for name, found in results.items():
         for result in found:

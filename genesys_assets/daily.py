@@ -89,7 +89,6 @@ class RawStaging:
     dataset: str
     manifests: dict[date, DayManifest] = field(default_factory=dict)
     fetch_of: dict[date, FetchFigures] = field(default_factory=dict)
-    query: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fetches(self) -> list[FetchFigures]:
@@ -135,7 +134,6 @@ def fetch_and_stage(
             throttled=fetch.throttled,
             api_seconds=fetch.elapsed_s,
         )
-        raw.query = fetch.request
         for manifest in manifests:
             raw.manifests[manifest.day] = manifest
             raw.fetch_of[manifest.day] = figures

@@ -95,6 +95,8 @@ def assert_each_day_recorded_as_its_own(instance: DagsterInstance, home: str) ->
             assert parquet.metadata["dagster/row_count"].value == in_table[day]
             [raw] = day_materializations(instance, f"{dataset}_raw_pages", day)
             assert day.isoformat() in raw.metadata["fetch"].value["days"]
+            start, end = raw.metadata["query"].value["interval"].split("/")
+            assert start[:10] <= day.isoformat() < end[:10], "the day's own fetch's request"
         assert len(set(in_table.values())) > 1, "days differ, so a shared figure would show"
         for check in CHECKS:
             history = check_history(instance, dataset, check)

@@ -138,11 +138,7 @@ def build_dataset_assets(
             record_parquet(context, dataset, parquet, parquet_store)
         # Stored (made current) by the IO managers in this order, once both are staged.
         if raw_pages_key(dataset) in selected:
-            yield Output(
-                staged.raw,
-                output_name="raw_pages",
-                metadata={"query": MetadataValue.json(staged.raw.query)},
-            )
+            yield Output(staged.raw, output_name="raw_pages")
         if parquet is not None:
             yield Output(
                 parquet, output_name="parquet", metadata=_field_notes(context, dataset, parquet)
@@ -226,9 +222,11 @@ def record_raw_pages(
             day: {
                 "manifest": MetadataValue.path(store.stage.uri(layout.manifest(dataset.name, day))),
                 "fetch": MetadataValue.json(staging.fetch_of[day].as_json()),
+                # The request of the fetch the day came in (its interval covers the day).
+                "query": MetadataValue.json(manifest.query),
                 "source": source,
             }
-            for day in staging.manifests
+            for day, manifest in staging.manifests.items()
         },
     )
     fetches = staging.fetches

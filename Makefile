@@ -23,6 +23,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # `dg dev` loads the project as [tool.dg] in pyproject.toml declares it (what `dg check defs`
@@ -36,6 +37,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .genesys_assets

@@ -104,7 +104,7 @@ def describe_run(instance: DagsterInstance, run: Any) -> dict[str, Any]:
             step["status"] = "success" if kind == DagsterEventType.STEP_SUCCESS else "failure"
             marks["LAST_STEP_END"] = max(marks.get("LAST_STEP_END", at), at)
         elif kind == DagsterEventType.ASSET_MATERIALIZATION:
-            materialization = event.event_specific_data.materialization
+            materialization = event.step_materialization_data.materialization
             metadata = {k: _plain(v) for k, v in materialization.metadata.items()}
             materializations.append(
                 {
@@ -116,12 +116,12 @@ def describe_run(instance: DagsterInstance, run: Any) -> dict[str, Any]:
             )
             count(step_of(event.step_key), "materializations", at)
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
+            evaluation = event.asset_check_evaluation_data
             checks.append(
                 {
                     "asset": evaluation.asset_key.to_user_string(),
                     "check": evaluation.check_name,
-                    "partition": getattr(evaluation, "partition", None),
+                    "partition": evaluation.partition,
                     "passed": bool(evaluation.passed),
                 }
             )

@@ -312,7 +312,7 @@ class _StrictLoader(yaml.SafeLoader):
         self._path_stack: list[str] = []  # the path of each node being composed, outermost first
         self._node_paths: dict[int, str] = {}  # id(mapping node) -> its path, for duplicate keys
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()
         path = self._child_path(parent, index)
         line = event.start_mark.line + 1

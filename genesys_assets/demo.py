@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
 
-    resources = defs.resources
+    resources = defs.resources or {}
     stage = resources["stage"].get_stage()
     warehouse = resources["warehouse"].get_warehouse()
     print()
@@ -65,7 +65,8 @@ def main(argv: list[str]) -> int:
     if not result.success:
         for event in result.all_events:
             if event.event_type == DagsterEventType.STEP_FAILURE:
-                print(f"\nStep {event.step_key} failed: {event.step_failure_data.error.message}")
+                error = event.step_failure_data.error
+                print(f"\nStep {event.step_key} failed: {error.message if error else '(no error)'}")
         return 1
     print("\nOpen the Dagster UI with `make ui` to browse the assets, runs and checks.")
     return 0

@@ -135,7 +135,7 @@ def _compare_totals(
     in_warehouse: dict[str, tuple[int, float]],
     key: str,
 ) -> Parity:
-    mismatches = []
+    mismatches: list[dict[str, Any]] = []
     for metric in sorted(set(in_file) | set(in_warehouse)):
         file_count, file_sum = in_file.get(metric, (0, 0.0))
         wh_count, wh_sum = in_warehouse.get(metric, (0, 0.0))

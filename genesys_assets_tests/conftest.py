@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from genesys_assets.simulator import Simulator, SimulatorConfig
 from .rewriting_proxy import RewritingProxy
 
 # A small org answers in milliseconds; tests that need size or time ask for it.
-SMALL_ORG = {
+SMALL_ORG: dict[str, Any] = {
     "seed": 11,
     "queues": 4,
     "agents": 12,
@@ -34,7 +35,7 @@ def start_simulator() -> Iterator[Callable[..., Simulator]]:
     """Start simulators with SMALL_ORG settings plus overrides; all stopped after the test."""
     started: list[Simulator] = []
 
-    def start(**overrides: object) -> Simulator:
+    def start(**overrides: Any) -> Simulator:
         simulator = Simulator(SimulatorConfig(**{**SMALL_ORG, **overrides})).start()
         started.append(simulator)
         return simulator

@@ -19,6 +19,8 @@ from genesys_assets.definitions import MAIN_JOB, build_definitions
 from genesys_assets.pipeline.resources import S3StageResource, SnowflakeWarehouseResource
 from genesys_assets.stage import layout
 
+from .stand_ins import SnowflakeStandIn
+
 pytest_plugins = ["genesys_assets_tests.stand_ins"]
 
 GENESYS_SECRET = "genesys-secret-c0ffee-42"
@@ -34,7 +36,7 @@ DATASETS = ("queue_performance", "agent_performance")
 class Production:
     defs: object
     instance: DagsterInstance
-    sf: object  # SnowflakeStandIn
+    sf: SnowflakeStandIn
     simulator: object
 
     def run(self, **kwargs):
@@ -75,6 +77,7 @@ def production(clean_env, snowflake_stand_in, start_simulator, monkeypatch) -> P
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     defs = build_definitions(datasets.load())
+    assert defs.resources is not None
     assert isinstance(defs.resources["stage"], S3StageResource)
     assert isinstance(defs.resources["warehouse"], SnowflakeWarehouseResource)
     return Production(defs, DagsterInstance.ephemeral(), snowflake_stand_in, simulator)

@@ -11,6 +11,7 @@ import time
 import traceback
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -39,6 +40,9 @@ from genesys_assets.pipeline.resources import (
 from genesys_assets.stage import LocalStage
 from genesys_assets.warehouse import WarehouseError
 from genesys_assets.warehouse.duckdb import DuckDBWarehouse
+
+# urllib3's exceptions as its pool raises them; their messages never read the pool.
+NO_POOL: Any = None
 
 GENESYS = {
     "GENESYS_CLIENT_ID": "id",
@@ -309,19 +313,22 @@ class Failing(Transport):
 
 
 def _connect_timeout() -> Exception:
-    return urllib3.exceptions.ConnectTimeoutError(None, "timed out (connect timeout=3)")
+    return urllib3.exceptions.ConnectTimeoutError(NO_POOL, "timed out (connect timeout=3)")
 
 
 def _read_timeout() -> Exception:
-    return urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out.")
+    return urllib3.exceptions.ReadTimeoutError(NO_POOL, "/", "Read timed out.")
 
 
 @pytest.mark.parametrize(
     ("exc", "advice"),
     [
         (_connect_timeout(), "GENESYS_CONNECT_TIMEOUT (3 s)"),
-        (urllib3.exceptions.MaxRetryError(None, "/", _connect_timeout()), "CONNECT_TIMEOUT (3 s)"),
-        (urllib3.exceptions.MaxRetryError(None, "/", _read_timeout()), "READ_TIMEOUT (120 s)"),
+        (
+            urllib3.exceptions.MaxRetryError(NO_POOL, "/", _connect_timeout()),
+            "CONNECT_TIMEOUT (3 s)",
+        ),
+        (urllib3.exceptions.MaxRetryError(NO_POOL, "/", _read_timeout()), "READ_TIMEOUT (120 s)"),
         (
             urllib3.exceptions.ProtocolError("Connection aborted.", _read_timeout()),
             "GENESYS_READ_TIMEOUT (120 s)",
@@ -339,9 +346,9 @@ def test_the_kind_of_timeout_is_found_however_urllib3_wraps_it(exc, advice):
     "exc",
     [
         # urllib3 makes NewConnectionError a ConnectTimeoutError, but a refusal is no timeout.
-        urllib3.exceptions.NewConnectionError(None, "Connection refused"),
+        urllib3.exceptions.NewConnectionError(NO_POOL, "Connection refused"),
         urllib3.exceptions.MaxRetryError(
-            None, "/", urllib3.exceptions.NewConnectionError(None, "Connection refused")
+            NO_POOL, "/", urllib3.exceptions.NewConnectionError(NO_POOL, "Connection refused")
         ),
         ConnectionResetError("reset by peer"),
     ],
@@ -863,7 +870,7 @@ def test_a_memory_budget_that_cannot_work_fails_at_load(clean_env, value, messag
 
 def test_the_base_resource_cannot_be_built_on_its_own():
     with pytest.raises(TypeError):
-        GenesysResource()  # type: ignore[abstract]
+        GenesysResource()
     assert issubclass(GenesysCloudResource, GenesysResource)
     assert issubclass(GenesysSimulatorResource, GenesysResource)
 

@@ -103,7 +103,13 @@ def _check_value(sdk: Any, value: Any, swagger_type: str) -> None:
         for item in value.values():
             _check_value(sdk, item, mapped.group(1))
         return
-    primitives = {"str": str, "int": int, "float": (int, float), "bool": bool, "datetime": str}
+    primitives: dict[str, type | tuple[type, ...]] = {
+        "str": str,
+        "int": int,
+        "float": (int, float),
+        "bool": bool,
+        "datetime": str,
+    }
     if swagger_type in primitives:
         assert isinstance(value, primitives[swagger_type]), (swagger_type, value)
         return

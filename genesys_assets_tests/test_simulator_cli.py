@@ -36,7 +36,12 @@ def read_settings(process: subprocess.Popen[str], count: int = 3, timeout: float
     assert process.stdout is not None
     lines: queue.Queue[str] = queue.Queue()
     stdout = process.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+
+    def read() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
     settings: dict[str, str] = {}
     while len(settings) < count:
         try:

@@ -179,7 +179,7 @@ def test_scripted_faults_hit_the_next_requests_in_order() -> None:
             client.request("GET", QUEUES)
         with pytest.raises(http.client.IncompleteRead) as cut:
             client.request("GET", QUEUES)
-        assert cut.value.expected > 0 and len(cut.value.partial) > 0
+        assert (cut.value.expected or 0) > 0 and len(cut.value.partial) > 0
         started_at = time.monotonic()
         slow = client.request("GET", QUEUES)
         assert slow.status == 200 and time.monotonic() - started_at >= 0.3

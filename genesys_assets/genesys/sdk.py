@@ -57,13 +57,17 @@ def load() -> ModuleType:
 def _define_classes(sdk: ModuleType) -> dict[str, type]:
     """Subclasses of SDK types, defined only once the SDK is imported."""
 
-    class RawApiClient(sdk.ApiClient):
+    # Typed Any: the SDK is a module object here, imported at run time, not a static import.
+    api_client: Any = sdk.ApiClient
+    http_client: Any = sdk.api_client.AbstractHttpClient
+
+    class RawApiClient(api_client):
         """An ApiClient whose calls return our `RawResponse` instead of a model object."""
 
         def deserialize(self, response: Any, response_type: Any) -> Any:
             return response
 
-    class SdkHttpClient(sdk.api_client.AbstractHttpClient):
+    class SdkHttpClient(http_client):
         """Routes the SDK's requests through our `Transport`.
 
         What a call is for (for log lines) and which counters it feeds cannot travel through

@@ -44,7 +44,7 @@ def final_days(last_final: date, cursor: str | None, first_day: date) -> list[da
     if cursor is None:
         return [last_final]  # a new sensor starts from now, it does not replay history
     start = max(date.fromisoformat(cursor) + timedelta(days=1), first_day)
-    days = []
+    days: list[date] = []
     while start <= last_final and len(days) < MAX_DAYS_PER_TICK:
         days.append(start)
         start += timedelta(days=1)

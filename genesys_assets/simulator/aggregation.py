@@ -238,13 +238,13 @@ def _group_ids(
         return [kid] * n if keep is None else [kid if k else -1 for k in keep]
     columns = [view.column(d) or [None] * n for d in dimensions]
     get = key_index.get
-    kids = []
+    kids: list[int] = []
     append = kids.append
     for key in zip(*columns, strict=True):
-        kid = get(key)
-        if kid is None:
-            kid = key_index[key] = len(key_index)
-        append(kid)
+        found = get(key)
+        if found is None:
+            found = key_index[key] = len(key_index)
+        append(found)
     if keep is not None:
         kids = [kid if k else -1 for kid, k in zip(kids, keep, strict=True)]
     return kids

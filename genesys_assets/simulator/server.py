@@ -15,11 +15,11 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from genesys_assets.simulator.aggregation import run_query
@@ -120,7 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
             method=method,
             path=split.path,
             query=parse_qs(split.query),
-            headers=self.headers,
+            # The message itself, not a dict of it: its lookups ignore case, as HTTP headers do.
+            headers=cast(Mapping[str, str], self.headers),
             body=body,
             correlation_id=correlation_id,
         )

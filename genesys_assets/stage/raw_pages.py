@@ -14,6 +14,7 @@ an error, not something to flatten.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
@@ -71,7 +72,7 @@ class DayManifest:
     def bytes(self) -> int:
         return sum(p.bytes for p in self.pages)
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:  # `bytes` here is the property above
         body = {
             "version": MANIFEST_VERSION,
             "dataset": self.dataset,
@@ -93,7 +94,7 @@ class DayManifest:
         return json.dumps(body, indent=2).encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> DayManifest:
+    def from_json(cls, data: builtins.bytes) -> DayManifest:
         body = json.loads(data)
         return cls(
             dataset=body["dataset"],

@@ -94,7 +94,7 @@ class S3Stage(Stage):
                 raise StageError(f"{key} is not in the stage ({self.description})") from None
             raise StageError(f"reading {self.uri(key)} failed: {_reason(exc)}") from None
         raw = _RangeReader(self.client, self.bucket, self._key(key), size)
-        return io.BufferedReader(raw, buffer_size=256 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=256 * 1024)
 
     def exists(self, key: str) -> bool:
         try:
@@ -108,7 +108,7 @@ class S3Stage(Stage):
     def list(self, prefix: str) -> list[str]:
         full = join(self.prefix, prefix) + ("/" if prefix.endswith("/") else "")
         cut = len(self.prefix) + 1 if self.prefix else 0
-        keys = []
+        keys: list[str] = []
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=full

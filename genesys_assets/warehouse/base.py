@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from genesys_assets.datasets import LOADS_TABLE
@@ -194,8 +194,12 @@ def totals_sql(table: str, days: int) -> str:
     )
 
 
+# What a load is verified by: its days, or WHOLE_TABLE for a table replaced whole.
+Key = TypeVar("Key", bound=date | str)
+
+
 def verify_loaded(
-    qualified: str, files: Mapping[date | str, StagedParquet], loaded: Mapping[date | str, int]
+    qualified: str, files: Mapping[Key, StagedParquet], loaded: Mapping[Key, int]
 ) -> None:
     """Each day (or "all rows", for a whole table) holds exactly its file's footer row count,
     or the load must roll back."""

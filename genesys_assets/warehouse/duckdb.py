@@ -180,13 +180,13 @@ class DuckDBWarehouse(Warehouse):
             con.begin()
             try:
                 if whole is not None:
-                    deleted = con.execute(f"DELETE FROM {qualified}").fetchone()[0]
+                    deleted = _count(con.execute(f"DELETE FROM {qualified}"))
                     loaded = self._insert(con, qualified, [whole])
                     verify_loaded(qualified, {WHOLE_TABLE: whole}, {WHOLE_TABLE: loaded})
                 else:
-                    deleted = con.execute(
-                        f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days
-                    ).fetchone()[0]
+                    deleted = _count(
+                        con.execute(f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days)
+                    )
                     loaded = self._insert(con, qualified, list(files.values()))
                     # Counted again in the table, day by day: a file holding rows of another
                     # day would pass a check of the total alone.
@@ -215,14 +215,14 @@ class DuckDBWarehouse(Warehouse):
                     "SELECT * FROM read_parquet(?, hive_partitioning = false)",
                     [[str(path) for path in paths]],
                 )
-                return int(cursor.fetchone()[0])
+                return _count(cursor)
             # A remote stage: read each file through the stage (DuckDB's own S3 support
             # downloads an extension at run time, which offline machines cannot).
             inserted = 0
             for file in staged:
                 con.register("staged_file", ParquetStore(self.stage).read(file.key))
                 cursor = con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM staged_file")
-                inserted += int(cursor.fetchone()[0])
+                inserted += _count(cursor)
                 con.unregister("staged_file")
             return inserted
         except duckdb.Error as exc:
@@ -253,3 +253,12 @@ class DuckDBWarehouse(Warehouse):
                     f"{self.qualified(table)} does not exist in {self.description}: "
                     f"materialize {table} first"
                 ) from None
+
+
+def _count(result: duckdb.DuckDBPyConnection) -> int:
+    """The row count a DELETE or INSERT answers with; a statement that answered none is an
+    error that says so, not a crash on `None`."""
+    row = result.fetchone()
+    if row is None:
+        raise WarehouseError("DuckDB answered a DELETE or INSERT without its row count")
+    return int(row[0])

@@ -169,7 +169,9 @@ class SnowflakeWarehouse(Warehouse):
                 # One COPY per file, each checked against its own footer (the result says
                 # rows_loaded per file, so a short load names its file), then the days counted
                 # again in the table: a file holding another day's rows passes the first check.
-                expected = {WHOLE_TABLE: whole} if whole is not None else dict(files)
+                expected: dict[date | str, StagedParquet] = (
+                    {WHOLE_TABLE: whole} if whole is not None else {d: f for d, f in files.items()}
+                )
                 for what, file in expected.items():
                     current = file.key
                     cursor.execute(self.copy_sql(table, file))

@@ -344,3 +344,12 @@ def test_a_file_whose_buckets_leave_its_day_rolls_the_load_back(parts):
     assert rows(parts) == before
     [logged] = parts.warehouse.loaded_files("ds", [DAY]).values()
     assert logged.staged_file == staged.key, "the load log still names the good file"
+
+
+def test_a_statement_that_answers_no_row_count_is_an_error_that_says_so():
+    from genesys_assets.warehouse.duckdb import _count
+
+    con = duckdb.connect()
+    assert _count(con.execute("SELECT 42")) == 42
+    with pytest.raises(WarehouseError, match="without its row count"):
+        _count(con.execute("SELECT 1 WHERE false"))

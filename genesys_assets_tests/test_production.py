@@ -8,6 +8,7 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,7 +20,10 @@ from genesys_assets.definitions import MAIN_JOB, build_definitions
 from genesys_assets.pipeline.resources import S3StageResource, SnowflakeWarehouseResource
 from genesys_assets.stage import layout
 
-from .stand_ins import SnowflakeStandIn
+if TYPE_CHECKING:
+    # For the annotation only: the module is a pytest plugin (pytest_plugins below), which
+    # pytest must import first to rewrite its asserts.
+    from .stand_ins import SnowflakeStandIn
 
 pytest_plugins = ["genesys_assets_tests.stand_ins"]
 
@@ -36,7 +40,7 @@ DATASETS = ("queue_performance", "agent_performance")
 class Production:
     defs: object
     instance: DagsterInstance
-    sf: SnowflakeStandIn
+    sf: "SnowflakeStandIn"
     simulator: object
 
     def run(self, **kwargs):

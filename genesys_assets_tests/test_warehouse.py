@@ -347,9 +347,9 @@ def test_a_file_whose_buckets_leave_its_day_rolls_the_load_back(parts):
 
 
 def test_a_statement_that_answers_no_row_count_is_an_error_that_says_so():
-    from genesys_assets.warehouse.duckdb import _count
+    from genesys_assets.warehouse.base import answered_count
 
     con = duckdb.connect()
-    assert _count(con.execute("SELECT 42")) == 42
-    with pytest.raises(WarehouseError, match="without its row count"):
-        _count(con.execute("SELECT 1 WHERE false"))
+    assert answered_count(con.execute("SELECT 42").fetchone(), "INSERT") == 42
+    with pytest.raises(WarehouseError, match="answered DELETE without its row count"):
+        answered_count(con.execute("SELECT 1 WHERE false").fetchone(), "DELETE")

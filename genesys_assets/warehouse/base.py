@@ -194,6 +194,14 @@ def totals_sql(table: str, days: int) -> str:
     )
 
 
+def answered_count(row: Sequence[Any] | None, statement: str) -> int:
+    """The row count a DELETE, INSERT or COPY answers with. A driver that answered none is an
+    error naming the statement, not a crash on `None` mid-transaction."""
+    if row is None:
+        raise WarehouseError(f"the warehouse answered {statement} without its row count")
+    return int(row[0])
+
+
 # What a load is verified by: its days, or WHOLE_TABLE for a table replaced whole.
 Key = TypeVar("Key", bound=date | str)
 

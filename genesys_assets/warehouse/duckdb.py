@@ -27,6 +27,7 @@ from genesys_assets.warehouse.base import (
     LoadResult,
     Warehouse,
     WarehouseError,
+    answered_count,
     day_bounds_sql,
     days_filter,
     identifier,
@@ -180,12 +181,17 @@ class DuckDBWarehouse(Warehouse):
             con.begin()
             try:
                 if whole is not None:
-                    deleted = _count(con.execute(f"DELETE FROM {qualified}"))
+                    deleted = answered_count(
+                        con.execute(f"DELETE FROM {qualified}").fetchone(), "DELETE"
+                    )
                     loaded = self._insert(con, qualified, [whole])
                     verify_loaded(qualified, {WHOLE_TABLE: whole}, {WHOLE_TABLE: loaded})
                 else:
-                    deleted = _count(
-                        con.execute(f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days)
+                    deleted = answered_count(
+                        con.execute(
+                            f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days
+                        ).fetchone(),
+                        "DELETE",
                     )
                     loaded = self._insert(con, qualified, list(files.values()))
                     # Counted again in the table, day by day: a file holding rows of another
@@ -215,14 +221,14 @@ class DuckDBWarehouse(Warehouse):
                     "SELECT * FROM read_parquet(?, hive_partitioning = false)",
                     [[str(path) for path in paths]],
                 )
-                return _count(cursor)
+                return answered_count(cursor.fetchone(), "INSERT")
             # A remote stage: read each file through the stage (DuckDB's own S3 support
             # downloads an extension at run time, which offline machines cannot).
             inserted = 0
             for file in staged:
                 con.register("staged_file", ParquetStore(self.stage).read(file.key))
                 cursor = con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM staged_file")
-                inserted += _count(cursor)
+                inserted += answered_count(cursor.fetchone(), "INSERT")
                 con.unregister("staged_file")
             return inserted
         except duckdb.Error as exc:
@@ -253,12 +259,3 @@ class DuckDBWarehouse(Warehouse):
                     f"{self.qualified(table)} does not exist in {self.description}: "
                     f"materialize {table} first"
                 ) from None
-
-
-def _count(result: duckdb.DuckDBPyConnection) -> int:
-    """The row count a DELETE or INSERT answers with; a statement that answered none is an
-    error that says so, not a crash on `None`."""
-    row = result.fetchone()
-    if row is None:
-        raise WarehouseError("DuckDB answered a DELETE or INSERT without its row count")
-    return int(row[0])

@@ -31,6 +31,7 @@ from genesys_assets.warehouse.base import (
     LoadResult,
     Warehouse,
     WarehouseError,
+    answered_count,
     day_bounds_sql,
     days_filter,
     identifier,
@@ -165,7 +166,7 @@ class SnowflakeWarehouse(Warehouse):
                     cursor.execute(f"DELETE FROM {qualified}")
                 else:
                     cursor.execute(f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days)
-                deleted = int(cursor.fetchone()[0])
+                deleted = answered_count(cursor.fetchone(), "DELETE")
                 # One COPY per file, each checked against its own footer (the result says
                 # rows_loaded per file, so a short load names its file), then the days counted
                 # again in the table: a file holding another day's rows passes the first check.

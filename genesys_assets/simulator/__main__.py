@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truncate-rate", type=float, default=d.truncate_rate)
     p.add_argument("--drop-rate", type=float, default=d.drop_rate)
     p.add_argument("--day-cache-size", type=int, default=d.day_cache_size)
+    p.add_argument(
+        "--remember-answers",
+        action="store_true",
+        help="serve a settled query's answer again instead of aggregating it anew",
+    )
     p.add_argument("--log-requests", action="store_true")
     return p
 
@@ -132,6 +137,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         truncate_rate=args.truncate_rate,
         drop_rate=args.drop_rate,
         day_cache_size=args.day_cache_size,
+        remember_answers=args.remember_answers,
         log_requests=args.log_requests,
     )
 

@@ -16,17 +16,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from genesys_assets.genesys.catalog import PERMISSION_AGGREGATES
-from genesys_assets.simulator.aggregation import results_document, run_query
+from genesys_assets.simulator.aggregation import results_document
 from genesys_assets.simulator.auth import TokenStore
 from genesys_assets.simulator.clock import SimClock
 from genesys_assets.simulator.config import SimulatorConfig
 from genesys_assets.simulator.errors import ApiError, bad_request, error_body, not_found
-from genesys_assets.simulator.jobs import JobStore
+from genesys_assets.simulator.jobs import Compute, JobStore
 from genesys_assets.simulator.org import Org
 from genesys_assets.simulator.query import iso_ms, parse_query, to_ms
 from genesys_assets.simulator.ratelimit import RateLimiter
 from genesys_assets.simulator.stats import StatsRecorder
-from genesys_assets.simulator.traffic import TrafficStore
 
 _SEP = (",", ":")
 AGGREGATES = "/api/v2/analytics/conversations/aggregates"
@@ -104,7 +103,7 @@ class Api:
         tokens: TokenStore,
         limiter: RateLimiter,
         jobs: JobStore,
-        traffic: TrafficStore,
+        answers: Compute,
         stats: StatsRecorder,
     ) -> None:
         self.config = config
@@ -113,7 +112,7 @@ class Api:
         self.tokens = tokens
         self.limiter = limiter
         self.jobs = jobs
-        self.traffic = traffic
+        self.answers = answers
         self.stats = stats
         self._handlers: dict[str, Callable[[Request, dict[str, str]], Response]] = {
             "aggregate_query": self._aggregate_query,
@@ -178,13 +177,7 @@ class Api:
 
     def _aggregate_query(self, request: Request, params: dict[str, str]) -> Response:
         query = parse_query(_json_body(request), max_interval_days=self.config.max_interval_days)
-        containers = run_query(
-            self.traffic,
-            query,
-            self.clock.now_ms(),
-            media_type_in_groups=self.config.media_type_in_groups,
-        )
-        return Response(200, results_document(containers))
+        return Response(200, results_document(self.answers(query, self.clock.now_ms())))
 
     def _job_submit(self, request: Request, params: dict[str, str]) -> Response:
         query = parse_query(

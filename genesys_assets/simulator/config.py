@@ -72,6 +72,9 @@ class SimulatorConfig:
 
     # --- performance -----------------------------------------------------------------------
     day_cache_size: int = 8  # generated days kept in memory (LRU)
+    # Serve a settled query's answer again instead of aggregating it anew (see answers.py):
+    # for benchmarks, so that they time the pipeline and not the simulator's own work.
+    remember_answers: bool = False
     log_requests: bool = False  # one line per request on stderr
 
     def __post_init__(self) -> None:

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from genesys_assets.simulator.aggregation import run_query
+from genesys_assets.simulator.answers import Answers
 from genesys_assets.simulator.api import Api, Request, Response, template_of, throttled
 from genesys_assets.simulator.auth import TokenStore, clients_from
 from genesys_assets.simulator.clock import SimClock
@@ -237,14 +237,14 @@ class Simulator:
             ),
             self.config.token_ttl_s,
         )
+        # Jobs page the very containers the sync query would answer, same group keys.
+        self.answers = Answers(
+            self.traffic,
+            media_type_in_groups=self.config.media_type_in_groups,
+            remember=self.config.remember_answers,
+        )
         self._jobs = JobStore(
-            # Jobs page the very containers the sync query would answer, same group keys.
-            lambda query, now_ms: run_query(
-                self.traffic,
-                query,
-                now_ms,
-                media_type_in_groups=self.config.media_type_in_groups,
-            ),
+            self.answers,
             self.config.job_delay_s,
             self.config.job_ttl_s,
         )
@@ -255,7 +255,7 @@ class Simulator:
             self._tokens,
             RateLimiter(self.config.rate_limit_per_minute, self.config.rate_limit_window_s),
             self._jobs,
-            self.traffic,
+            self.answers,
             self._stats,
         )
         self._stopping = threading.Event()

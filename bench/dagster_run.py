@@ -92,6 +92,10 @@ class DagsterRun:
             for asset, fs in self.fetches(asset_suffix).items()
         }
 
+    def step_of_asset(self) -> dict[str, str]:
+        """The step each asset was materialized by (a multi-asset's step has its own name)."""
+        return {m["asset"]: m["step"] for m in self.run.get("materializations", []) if m["step"]}
+
     def api_seconds_by_asset(self) -> dict[str, float]:
         return {
             asset: sum(float(f.get("api_seconds", 0) or 0) for f in fs)

@@ -15,7 +15,7 @@ the Genesys SDK's import, which the client does lazily on its first request, onc
 fetching step's process (seconds: thousands of modules): not waiting on the API, so it is
 measured apart after each run, in a fresh interpreter, and moved to the other side, once per
 fetching process. The datasets fetch at the same time, so their API times overlap: the wall
-time spent waiting on the API is the union of each dataset's interval [its raw-pages step's
+time spent waiting on the API is the union of each dataset's interval [its fetching step's
 start + the SDK import, its start + its `api_seconds`] (one fetch per dataset for one day), and
 the summed client time is shown beside it. The one request that lists the routing queues (the
 `genesys_queues` asset) is not in `api_seconds`, so the API share is understated by one
@@ -61,11 +61,12 @@ def api_wait(run: dagster_run.DagsterRun, sdk_s: float) -> tuple[float, float]:
     client seconds summed over fetches), both without the SDK's import in each process."""
     by_asset = run.api_seconds_by_asset()
     detail = run.step_detail()
-    intervals = sorted(
-        (detail[asset]["start_at"] + sdk_s, detail[asset]["start_at"] + seconds)
-        for asset, seconds in by_asset.items()
-        if "start_at" in detail.get(asset, {})
-    )
+    step_of = run.step_of_asset()
+    intervals = []
+    for asset, seconds in by_asset.items():
+        started = detail[step_of[asset]]["start_at"]  # the fetching step's start
+        intervals.append((started + sdk_s, started + seconds))
+    intervals.sort()
     union, reach = 0.0, float("-inf")
     for start, end in intervals:
         start = max(start, reach)

@@ -277,8 +277,8 @@ def run(quick: bool = False) -> tuple[BenchResult, dict[str, Any]]:
     result.notes.append(
         f"Priming (untimed, see the module doc of `bench.backfill`): the simulator aggregated "
         f"{primed_a[0]} answers for (a) in {primed_a[1]:.1f} s of CPU and {primed_b[0]} "
-        f"for (b) in {primed_b[1]:.1f} s; the timed runs of (a) aggregated {timed_a} more (the "
-        "first one-day run's), every other answer came from memory."
+        f"for (b) in {primed_b[1]:.1f} s; the timed runs of (a) aggregated {timed_a} more, "
+        "every other answer came from memory."
     )
     phases_a = dagster_run.breakdown(runs_a)
     phases_b = dagster_run.breakdown(runs_b)

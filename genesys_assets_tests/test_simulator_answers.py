@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from genesys_assets.simulator import Simulator, SimulatorConfig
+from genesys_assets.simulator import Simulator
 
 from .raw_http import RawClient
 
@@ -35,32 +35,23 @@ def body(interval: str) -> dict[str, Any]:
     }
 
 
-def served(remember: bool) -> Iterator[tuple[Simulator, RawClient]]:
-    config = SimulatorConfig(
-        seed=5,
-        queues=4,
-        agents=12,
-        conversations_per_day=600,
-        now=NOW,
-        job_delay_s=0.2,
-        ingestion_lag_s=30.0,
-        rate_limit_per_minute=100_000,
-        remember_answers=remember,
-    )
-    with Simulator(config) as sim:
-        client = RawClient(sim.base_url, sim.client_id, sim.client_secret)
-        client.login()
-        yield sim, client
+def served(
+    start_simulator: Callable[..., Simulator], remember: bool
+) -> tuple[Simulator, RawClient]:
+    sim = start_simulator(now=NOW, ingestion_lag_s=30.0, remember_answers=remember)
+    client = RawClient(sim.base_url, sim.client_id, sim.client_secret)
+    client.login()
+    return sim, client
 
 
 @pytest.fixture
-def remembering() -> Iterator[tuple[Simulator, RawClient]]:
-    yield from served(remember=True)
+def remembering(start_simulator: Callable[..., Simulator]) -> tuple[Simulator, RawClient]:
+    return served(start_simulator, remember=True)
 
 
 @pytest.fixture
-def computing() -> Iterator[tuple[Simulator, RawClient]]:
-    yield from served(remember=False)
+def computing(start_simulator: Callable[..., Simulator]) -> tuple[Simulator, RawClient]:
+    return served(start_simulator, remember=False)
 
 
 def post(client: RawClient, interval: str) -> bytes:

@@ -38,10 +38,10 @@ class Answers:
         """The query's result containers as JSON texts (see `aggregation.run_query`)."""
         # The page size only cuts a job's answer into pages: the same containers either way.
         key = dataclasses.replace(query, page_size=None)
-        keep = self._remembered is not None and self.settled(query, now_ms)
-        if keep:
+        memory = self._remembered if self.settled(query, now_ms) else None
+        if memory is not None:
             with self._lock:
-                found = self._remembered.get(key) if self._remembered is not None else None
+                found = memory.get(key)
                 if found is not None:
                     self.served_remembered += 1
                     return found
@@ -53,8 +53,8 @@ class Answers:
         with self._lock:
             self.computed += 1
             self.computed_s += elapsed
-            if keep and self._remembered is not None:
-                self._remembered[key] = containers
+            if memory is not None:
+                memory[key] = containers
         return containers
 
     def settled(self, query: AggregateQuery, now_ms: int) -> bool:

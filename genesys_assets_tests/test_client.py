@@ -17,12 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from genesys_assets.genesys.auth import ClientCredentials
-from genesys_assets.genesys.client import (
-    ClientSettings,
-    FetchCancelled,
-    GenesysClient,
-    expected_rows,
-)
+from genesys_assets.genesys.client import ClientSettings, FetchCancelled, GenesysClient
 from genesys_assets.genesys.errors import (
     GenesysAuthError,
     GenesysPermissionError,
@@ -30,6 +25,7 @@ from genesys_assets.genesys.errors import (
     GenesysRetriesExhausted,
 )
 from genesys_assets.genesys.query import AggregateQuery, QueryError, day_interval
+from genesys_assets.genesys.sizing import expected_rows
 
 QUERY = AggregateQuery(
     metrics=("nOffered", "tHandle", "tAnswered", "oServiceLevel"),
@@ -131,10 +127,10 @@ def test_auto_mode_uses_jobs_for_large_answers():
     assert client.choose_mode(large, one_day, "sync") == "sync"
 
 
-def test_auto_mode_sizes_later_chunks_from_the_answers_it_has_seen(start_simulator):
+def test_auto_mode_sizes_a_new_query_by_its_first_days_totals(start_simulator):
     # The static guess takes the agent-level query for a big one (jobs); the simulated org is
-    # small. The first chunk goes alone (a probe), and once it is in, the next chunks go as one
-    # synchronous query each, although four could have started at once.
+    # small. One synchronous query for the first day's totals bounds the answers, and every
+    # chunk goes as one synchronous query, four at once, where a guess would have sent jobs.
     large = AggregateQuery(
         metrics=("tHandle", "tTalk"),
         group_by=("userId", "queueId"),
@@ -145,15 +141,15 @@ def test_auto_mode_sizes_later_chunks_from_the_answers_it_has_seen(start_simulat
     with client_for(simulator, chunk_days=1, max_concurrency=4) as client:
         assert client.choose_mode(large, day_interval(DAY, large.time_zone)) == "jobs"
         fetches = list(client.fetch_days(large, days))
-        per_day = fetches[0].metric_entries
+        per_day = max(f.metric_entries for f in fetches)
         assert 0 < per_day * 2 < ClientSettings().jobs_threshold_rows
-        assert [f.mode for f in fetches] == ["jobs", "sync", "sync", "sync"]
-        # A chunk long enough that what was seen no longer fits goes back to jobs.
+        assert [f.mode for f in fetches] == ["sync"] * 4
+        # A chunk long enough that what was seen no longer fits goes to jobs.
         long_days = ClientSettings().jobs_threshold_rows // per_day + 1
         long = day_interval(DAY, large.time_zone, DAY + timedelta(days=long_days - 1))
         assert client.choose_mode(large, long) == "jobs"
-    assert routes(simulator, "POST /api/v2/analytics/conversations/aggregates/jobs") == 1
-    assert routes(simulator, "aggregates/query") == 3
+    assert routes(simulator, "POST /api/v2/analytics/conversations/aggregates/jobs") == 0
+    assert routes(simulator, "aggregates/query") == 1 + 4
 
 
 def test_an_interrupted_job_is_cancelled(start_simulator):

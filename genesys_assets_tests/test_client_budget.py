@@ -7,18 +7,21 @@ how many aggregates requests the simulator was answering at once (counted in the
 request handler, by order of events, never by time).
 """
 
+import dataclasses
 import itertools
 import json
 import logging
 import threading
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from genesys_assets import datasets
+from genesys_assets.genesys import sizing
 from genesys_assets.genesys.auth import ClientCredentials
 from genesys_assets.genesys.client import CHUNK_COST_FACTOR, ClientSettings, GenesysClient
-from genesys_assets.genesys.query import AggregateQuery
+from genesys_assets.genesys.query import AggregateQuery, day_interval
 
 QUERY = AggregateQuery(
     metrics=("nOffered", "tHandle", "tAnswered", "oServiceLevel"),
@@ -56,6 +59,7 @@ class InFlight:
 
     def __init__(self, simulator, *, overlap: bool = False, timeout_s: float = 20.0) -> None:
         self.events: list[tuple[str, str]] = []  # ("start" | "end", interval), in order
+        self.bodies: list[dict] = []  # the request bodies, in the order they came in
         self.now = 0
         self.most = 0
         self._overlap = overlap
@@ -68,8 +72,10 @@ class InFlight:
         def handle(request):
             if request.method != "POST" or not request.path.endswith(AGGREGATES):
                 return original(request)
-            interval = json.loads(request.body)["interval"]
+            body = json.loads(request.body)
+            interval = body["interval"]
             with self._cond:
+                self.bodies.append(body)
                 self.now += 1
                 self.most = max(self.most, self.now)
                 self.events.append(("start", interval))
@@ -86,9 +92,10 @@ class InFlight:
 
         api.handle = handle
 
-    def first_went_alone(self) -> bool:
-        """The first query was answered before any other one was sent."""
-        return self.events[:2] == [("start", self.events[0][1]), ("end", self.events[0][1])]
+    def went_alone(self, n: int) -> bool:
+        """The n-th query (from 0) was answered before any later one was sent."""
+        interval = self.events[2 * n][1]
+        return self.events[2 * n : 2 * n + 2] == [("start", interval), ("end", interval)]
 
 
 def day_sizes(simulator, days: list[date]) -> dict[date, int]:
@@ -109,6 +116,11 @@ def entries(fetches) -> list[tuple]:
                         stats = json.dumps(metric["stats"], sort_keys=True)
                         out.append((bucket["interval"], group, metric["metric"], stats))
     return sorted(out)
+
+
+def aggregates_requests(simulator) -> int:
+    routes = simulator.stats()["requests_by_route"]
+    return sum(n for route, n in routes.items() if route.endswith("/aggregates/query"))
 
 
 def consecutive(days: tuple[date, ...]) -> bool:
@@ -147,7 +159,7 @@ def test_a_small_budget_goes_one_day_at_a_time_after_the_first_answer(start_simu
     assert len(sized) == 1, "the plan is logged once, when it is made"
 
 
-def test_a_large_budget_sends_full_chunks_concurrently_after_a_probe(start_simulator):
+def test_a_large_budget_sends_full_chunks_concurrently_once_sized(start_simulator):
     simulator = start_simulator()
     days = days_from(DAY, 12)
     watch = InFlight(simulator, overlap=True)
@@ -156,28 +168,96 @@ def test_a_large_budget_sends_full_chunks_concurrently_after_a_probe(start_simul
         fetches = list(client.fetch_days(QUERY, days))
         plan = client.plan(QUERY, DAY)
     assert [f.days for f in fetches] == [tuple(days[i : i + 3]) for i in range(0, 12, 3)]
-    assert watch.first_went_alone(), "the first chunk is a probe: the others wait for it"
-    assert watch.most >= 2, "after the probe, chunks go concurrently"
+    assert watch.bodies[0]["granularity"] == "P1D", "first the day totals of the first day"
+    assert watch.bodies[0]["interval"] == day_interval(DAY, QUERY.time_zone).to_api()
+    assert watch.went_alone(0), "the chunks wait for the sizing answer"
+    assert [b["granularity"] for b in watch.bodies[1:]] == ["PT30M"] * 4
+    assert watch.most >= 2, "then they go concurrently, none alone as a probe"
     assert (plan.chunk_days, plan.window) == (3, 4)
 
 
-def test_the_probe_is_sized_from_a_guess_and_goes_alone(start_simulator):
-    # Before any answer the client cannot know the org: the first chunk is sized from a
-    # generous guess (here: about 1.4 MB of JSON a day) and goes alone.
+def test_without_a_bound_the_first_chunk_is_a_probe_sized_from_a_guess(start_simulator, caplog):
+    # A query by day has no smaller question to size it by (its day totals are its answer):
+    # the first chunk is sized from a generous guess and goes alone. The same holds when the
+    # first day has no data (below).
+    by_day = dataclasses.replace(QUERY, granularity="P1D")
     simulator = start_simulator()
     days = days_from(DAY, 6)
+    guessed = sizing.expected_rows(by_day, day_interval(DAY, by_day.time_zone))
+    # Room for one guessed day (rows x 100 bytes x 2, flattened 8x), not two.
+    budget = int(1.5 * guessed * 100 * 2 * CHUNK_COST_FACTOR)
     watch = InFlight(simulator)
-    budget = 3 * 2**20  # a guessed day costs about 11.5 MB: the probe is one day
+    caplog.set_level(logging.INFO, logger=LOGGER)
     with client_for(
         simulator, mode="sync", chunk_days=3, max_concurrency=4, memory_budget_bytes=budget
     ) as client:
-        before = client.plan(QUERY, DAY)
-        fetches = list(client.fetch_days(QUERY, days))
+        before = client.plan(by_day, DAY)
+        fetches = list(client.fetch_days(by_day, days))
     assert (before.chunk_days, before.window, before.observed) == (1, 1, False)
     assert fetches[0].days == (DAY,)
-    assert watch.first_went_alone()
-    # The answers are a few dozen KB a day: the rest goes in full chunks.
+    assert watch.went_alone(0)
+    assert len(watch.bodies) == len(fetches), "no sizing query: it would fetch the day twice"
+    # The answers are a few KB a day: the rest goes in full chunks.
     assert [f.days for f in fetches[1:]] == [tuple(days[1:4]), tuple(days[4:6])]
+    assert not [r for r in caplog.records if "sized by" in r.getMessage()]
+
+
+def test_a_first_day_without_data_sizes_nothing_and_the_probe_goes_alone(start_simulator, caplog):
+    # Days after the simulator's "now" have no data yet: the day totals bound nothing.
+    simulator = start_simulator(now=datetime(2024, 11, 4, 12, tzinfo=UTC))
+    future = DAY + timedelta(days=3)
+    days = days_from(future, 4)
+    budget = 3 * 2**20  # a guessed day costs about 11.5 MB: the probe is one day
+    watch = InFlight(simulator)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    with client_for(
+        simulator, mode="sync", chunk_days=3, max_concurrency=4, memory_budget_bytes=budget
+    ) as client:
+        assert client.size(QUERY, future) is None
+        fetches = list(client.fetch_days(QUERY, days))
+    assert [b["granularity"] for b in watch.bodies] == ["P1D", "P1D", "PT30M", "PT30M"]
+    assert fetches[0].days == (future,) and watch.went_alone(2)
+    assert [f.days for f in fetches[1:]] == [tuple(days[1:4])]
+    empty = [r.getMessage() for r in caplog.records if "has no data" in r.getMessage()]
+    assert (
+        empty
+        == [
+            f"aggregates by queueId,mediaType: {future} has no data to size the chunks by: the "
+            "first chunk goes alone"
+        ]
+        * 2
+    )
+
+
+def test_the_bound_is_never_below_a_days_real_answer(start_simulator):
+    # Both default datasets, a week with the autumn DST change (2024-11-03 has 25 hours) and a
+    # weekend: the bound holds every day, within a small factor, from a smaller answer.
+    simulator = start_simulator(weekend_factor=0.3)
+    with client_for(simulator, mode="sync", chunk_days=1) as client:
+        for dataset in datasets.load().datasets:
+            query = dataset.query
+            for day in days_from(date(2024, 10, 31), 7):
+                before = aggregates_requests(simulator)
+                bound = client.size(query, day)
+                assert aggregates_requests(simulator) == before + 1, "one request"
+                assert bound is not None
+                real = client.fetch(query, day_interval(day, query.time_zone), days=[day])
+                assert real.metric_entries <= bound.rows <= 3 * real.metric_entries, (
+                    dataset.name,
+                    day,
+                )
+                assert real.bytes <= bound.bytes <= 3 * real.bytes, (dataset.name, day)
+
+
+def test_a_run_that_is_one_synchronous_query_anyway_is_not_sized(start_simulator):
+    simulator = start_simulator()
+    watch = InFlight(simulator)
+    with client_for(simulator) as client:  # auto
+        assert client.choose_mode(QUERY, day_interval(DAY, QUERY.time_zone)) == "sync"
+        [fetch] = client.fetch_days(QUERY, [DAY])
+        [again] = client.fetch_days(QUERY, days_from(DAY + timedelta(days=1), 3))
+    assert fetch.mode == again.mode == "sync"
+    assert [b["granularity"] for b in watch.bodies] == ["PT30M", "PT30M"], "no sizing query"
 
 
 @pytest.mark.parametrize("days_per_budget", [0.5, 1.5, 2.5, 1000.0])
@@ -243,13 +323,16 @@ def test_a_day_over_the_budget_still_goes_alone_with_a_warning(start_simulator, 
 
 
 def test_later_chunks_are_sized_from_the_newest_answers(start_simulator, caplog):
-    # No traffic at weekends: the quiet Saturday probe makes room for a long chunk, which
+    # No traffic at weekends: the quiet Saturday's day totals make room for a long chunk, which
     # turns out to hold busy weekdays; the chunks after it are sized from those, shorter.
     simulator = start_simulator(weekend_factor=0.0)
     saturday = date(2024, 11, 9)
     days = days_from(saturday, 10)
     sizes = day_sizes(simulator, days)
     budget = int(1.5 * max(sizes.values()) * CHUNK_COST_FACTOR)
+    with client_for(simulator, mode="sync") as other:
+        bound = other.size(QUERY, saturday)
+    assert bound is not None and bound.bytes * 10 < max(sizes.values()), "a quiet day"
     caplog.set_level(logging.WARNING, logger=LOGGER)
     with client_for(
         simulator, mode="sync", chunk_days=4, max_concurrency=1, memory_budget_bytes=budget
@@ -257,18 +340,20 @@ def test_later_chunks_are_sized_from_the_newest_answers(start_simulator, caplog)
         fetches = list(client.fetch_days(QUERY, days))
     assert [d for f in fetches for d in f.days] == days
     lengths = [len(f.days) for f in fetches]
-    assert lengths[:2] == [1, 4], "a 1-day probe, then a chunk sized from a quiet day"
-    assert max(lengths[2:]) < 4 and lengths[-1] == 1, "then shorter ones"
-    # Each chunk is exactly what the largest day-average seen before it allows.
-    seen = 0.0
-    for before, fetch in itertools.pairwise(fetches):
-        seen = max(seen, before.bytes / len(before.days))
+    assert lengths[0] == 4, "a chunk sized from a quiet day"
+    assert max(lengths[1:]) < 4 and lengths[-1] == 1, "then shorter ones"
+    # Each chunk is exactly what the bound allows, then the largest day-average seen before it
+    # (the answers replace the bound).
+    seen = bound.bytes
+    for n, fetch in enumerate(fetches):
+        if n:
+            seen = max(f.bytes / len(f.days) for f in fetches[:n])
         allowed = max(1, min(4, int(budget / (seen * CHUNK_COST_FACTOR))))
         left = days[days.index(fetch.days[0]) :]
         assert len(fetch.days) == min(allowed, len(left))
     # A chunk sized from quieter days than its own costs more than the budget: said, once each.
     over = [f for f in fetches if f.bytes * CHUNK_COST_FACTOR > budget]
-    assert over[0] is fetches[1] and all(len(f.days) > 1 for f in over)
+    assert over[0] is fetches[0] and all(len(f.days) > 1 for f in over)
     warnings = budget_warnings(caplog)
     assert f"the chunk {over[0].days[0]}..{over[0].days[-1]} is" in warnings[0]
     assert f"({over[0].bytes} bytes)" in warnings[0]

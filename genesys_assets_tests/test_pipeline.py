@@ -120,7 +120,8 @@ def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):
         materializations(result, f"{d}_raw_pages")[0].metadata["fetch"].value["mode"]
         for d in ("queue_performance", "agent_performance")
     }
-    assert modes == {"sync", "jobs"}, "auto mode picks jobs for the agent dataset"
+    # Sized by one day-totals query each, the small org's days go as one synchronous query.
+    assert modes == {"sync"}
     checks = check_evaluations(result)
     assert len(checks) == 4 and all(c.passed for c in checks.values())
     assert checks["queue_performance.row_count_parity"].partition == DAY
@@ -136,6 +137,20 @@ def test_rerunning_a_day_gives_the_same_rows_not_twice(defs, clean_env):
     [table] = [m for m in materializations(run(defs, partition_key=DAY), "agent_performance")]
     assert table.metadata["dagster/row_count"].value == len(first)
     assert warehouse_rows(clean_env, "agent_performance", DAY) == first
+
+
+def test_async_jobs_give_the_same_rows_as_the_synchronous_query(defs, clean_env, monkeypatch):
+    assert run(defs, partition_key=DAY).success
+    synchronous = {
+        t: warehouse_rows(clean_env, t, DAY) for t in ("queue_performance", "agent_performance")
+    }
+    monkeypatch.setenv("GENESYS_QUERY_MODE", "jobs")
+    result = run(build_definitions(datasets.load()), partition_key=DAY)
+    assert result.success
+    for table, rows in synchronous.items():
+        [raw] = materializations(result, f"{table}_raw_pages")
+        assert raw.metadata["fetch"].value["mode"] == "jobs"
+        assert warehouse_rows(clean_env, table, DAY) == rows
 
 
 def test_a_day_across_the_dst_change(defs, clean_env):

@@ -4,8 +4,9 @@
 pages: days are cut into chunks of consecutive days, chunks are fetched concurrently (bounded)
 and handed back in order, each either by the synchronous aggregates query or by an async
 aggregates job followed cursor by cursor. How long the chunks are and how many are in flight
-is sized from a memory budget and the bytes per day the org's answers really take (see
-`GenesysClient.fetch_days`). It also lists routing queues and reads the data availability
+is sized from a memory budget and the bytes per day the org's answers take, bounded before the
+first answer by one small query (`genesys_assets.genesys.sizing`, `GenesysClient.fetch_days`).
+It also lists routing queues and reads the data availability
 date. No Dagster here: the pipeline's resource wraps this class.
 """
 
@@ -30,25 +31,17 @@ from genesys_assets.genesys.errors import GenesysConfigError, GenesysError, Gene
 from genesys_assets.genesys.pages import Fetch, RawPage
 from genesys_assets.genesys.query import AggregateQuery, Interval, day_interval
 from genesys_assets.genesys.ratelimit import shared_limiter
+from genesys_assets.genesys.sizing import (
+    DayBound,
+    day_bound,
+    day_totals_query,
+    expected_rows,
+    interval_days,
+)
 from genesys_assets.genesys.transport import RawResponse, RequestStats, RetryPolicy, Transport
 
 MODES = ("auto", "sync", "jobs")
 
-# How many distinct values a group-by dimension typically has in a mid-size org. Only used by
-# `auto` to guess whether a query's answer is large; the guess errs on the large side.
-_CARDINALITY_HINTS = {
-    "conversationId": 50_000,
-    "sessionId": 50_000,
-    "userId": 500,
-    "queueId": 50,
-    "wrapUpCode": 30,
-    "teamId": 20,
-}
-_DEFAULT_CARDINALITY = 3
-# Share of (bucket, group) pairs that actually have data: most agents are not on every queue
-# in every half hour.
-_FILL_RATE = 0.25
-_MAX_GROUPS = 20_000
 # Once a query's answer has been seen, `auto` sizes the next chunks from it: rows per day times
 # the chunk's days, times this margin for busier days than the ones seen.
 _OBSERVED_HEADROOM = 2.0
@@ -61,13 +54,13 @@ _OBSERVED_HEADROOM = 2.0
 # the Parquet write: Arrow's pool peaked at 5.6-5.9x the JSON, the process's RSS rose by
 # 7.1-7.5x. Rounded up, so that a chunk sized to the budget stays within it.
 CHUNK_COST_FACTOR = 8.0
-# Before a query has been answered, its bytes per day are guessed from `expected_rows` (a
-# mid-size org) at about this many bytes of JSON per metric entry (measured: 82-89, compact),
-# times `_PROBE_HEADROOM`. The guess only sizes the first chunk, which goes alone. It errs
-# large where it caps the groups (agent-level queries: a 1-day probe), and small for an org
-# with several times the hinted queues: the large org's queue dataset is 19 MB a day against
-# a guess of 7.6 MB, so its probe (4 days at the default budget) costs about 1.2x the budget,
-# once; a small org's 3-day run stays one query.
+# Where no bound can be had before a query's first answer (see `sizing`), its bytes per day
+# are guessed from `expected_rows` (a mid-size org) at about this many bytes of JSON per metric
+# entry (measured: 82-89, compact), times `_PROBE_HEADROOM`. The guess only sizes the first
+# chunk, which goes alone. It errs large where it caps the groups (agent-level queries: a
+# 1-day probe), and small for an org with several times the hinted queues (the large org's
+# queue dataset is 19 MB a day against a guess of 7.6 MB: 4 days at the default budget, about
+# 1.2x the budget, once).
 _JSON_BYTES_PER_ROW = 100.0
 _PROBE_HEADROOM = 2.0
 _MIB = 2**20
@@ -79,8 +72,8 @@ class ChunkPlan:
 
     chunk_days: int
     window: int  # chunks in flight or finished and waiting, the consumer's one not counted
-    bytes_per_day: float  # what the plan was sized from: observed, or the probe's guess
-    observed: bool  # False: nothing seen yet, this is the probe (one chunk, alone)
+    bytes_per_day: float  # what the plan was sized from: seen or bounded, or the probe's guess
+    observed: bool  # False: nothing seen or bounded yet, this is the probe (one chunk, alone)
 
 
 @dataclass(frozen=True)
@@ -183,11 +176,12 @@ class GenesysClient:
         self._apis_lock = threading.Lock()
         self._apis: Any = None
         self._rng = random.Random()
-        # Metric rows and JSON bytes per local day seen so far, per query (largest day-average
-        # of any fetch): `auto` picks the mode from the rows, `fetch_days` sizes its chunks and
-        # window from the bytes.
-        self._rows_per_day: dict[str, float] = {}
-        self._bytes_per_day: dict[str, float] = {}
+        # Metric rows and JSON bytes per local day, per query: the largest day-average of any
+        # answer so far, else the bound `size` found (an upper bound, which real answers
+        # replace: it must not shrink a large org's chunks for the whole run). `auto` picks the
+        # mode from the rows, `fetch_days` sizes its chunks and window from the bytes.
+        self._seen: dict[str, tuple[float, float]] = {}
+        self._bounded: dict[str, tuple[float, float]] = {}
         self._observed_lock = threading.Lock()
 
     def close(self) -> None:
@@ -223,11 +217,15 @@ class GenesysClient:
             window     = clamp(budget // (chunk_days * bytes_per_day * k), 1, max_concurrency)
 
         The plan is made again before each chunk is sent, from the newest observation, so a
-        run re-sizes between chunks as answers come in. A query never answered before starts
-        with a probe: its first chunk goes alone (the others wait for its answer), sized from a
-        generous guess (`expected_rows`); in `auto` mode that answer also decides the mode
-        of the chunks after it (the static guess errs large, and sending a whole window of
-        chunks to async jobs on a guess costs four requests and a job's wait each). One day
+        run re-sizes between chunks as answers come in. A query never answered before is
+        first sized by one small synchronous query for its first day by day (`size`: an upper
+        bound of the day's rows and bytes), so that its chunks go out right away, in the
+        right mode; unless the whole range would go as one synchronous query anyway. Where
+        that cannot tell (a query by day already, a first day without data), the first chunk
+        goes alone as a probe (the others wait for its answer), sized from a generous guess
+        (`expected_rows`); in `auto` mode that answer also decides the mode of the chunks
+        after it (the static guess errs large, and sending a whole window of chunks to async
+        jobs on a guess costs four requests and a job's wait each). One day
         that alone costs more than the budget still goes, one day at a time with nothing else
         in flight, and a warning names the day, its bytes and GENESYS_MEMORY_BUDGET (the first
         such day of a call; the others are info lines and one more warning sums them up).
@@ -258,6 +256,8 @@ class GenesysClient:
                     pending.append(pool.submit(self._fetch_chunk, query, chunk, mode, stop))
 
             try:
+                if self._worth_sizing(query, ahead, mode):
+                    self.size(query, ahead.first)
                 refill()
                 while pending:
                     fetch = pending.popleft().result()
@@ -270,6 +270,54 @@ class GenesysClient:
                 stop.set()
                 for future in pending:
                     future.cancel()
+
+    def size(self, query: AggregateQuery, day: date) -> DayBound | None:
+        """Bound what a day of `query` takes by asking for `day` by day (see `sizing`), and
+        size the next chunks from it; None where that cannot tell (nothing is noted then).
+
+        Not staged: the answer is the day's totals, not the dataset's pages. It goes through
+        the same transport, rate limit and retries as every other request.
+        """
+        totals = day_totals_query(query)
+        if totals is None:
+            return None
+        stats = RequestStats()
+        interval = day_interval(day, query.time_zone)
+        page = self._query_sync(totals.body(interval), stats, f"day totals {day} (sizing)")
+        self.stats.merge(stats)
+        bound = day_bound(page.body, query.buckets_per_day())
+        if bound is None:
+            self.log.info(
+                "%s: %s has no data to size the chunks by: the first chunk goes alone",
+                _describe(query),
+                day,
+            )
+            return None
+        self.log.info(
+            "%s: sized by the day totals of %s: %d groups, at most %d metric rows and about "
+            "%s of JSON a day",
+            _describe(query),
+            day,
+            bound.groups,
+            bound.rows,
+            _mb(bound.bytes),
+        )
+        with self._observed_lock:
+            self._bounded[_query_key(query)] = (bound.rows, bound.bytes)
+        return bound
+
+    def _worth_sizing(self, query: AggregateQuery, ahead: _DaysAhead, mode: str | None) -> bool:
+        """Not when the query has been answered before, nor when the whole range would go as
+        one synchronous query on the guess anyway (a daily run of a small dataset): there the
+        sizing query would be a second request for nothing."""
+        if not ahead or self._seen_bytes_per_day(query) is not None:
+            return False
+        guess = self.plan(query, ahead.first)
+        whole = ahead.single_run(guess.chunk_days)
+        if whole is None:
+            return True
+        interval = day_interval(whole[0], query.time_zone, whole[-1])
+        return self.choose_mode(query, interval, mode) != "sync"
 
     def plan(self, query: AggregateQuery, first_day: date) -> ChunkPlan:
         """How the chunks of `query` from `first_day` on would go now (see `fetch_days`)."""
@@ -292,7 +340,7 @@ class GenesysClient:
         if before and before.observed and (before.chunk_days, before.window) == sized:
             return  # the observation moved, the plan did not
         self.log.info(
-            "%s: %s of JSON a day seen, memory budget %s (GENESYS_MEMORY_BUDGET): chunks of "
+            "%s: %s of JSON a day, memory budget %s (GENESYS_MEMORY_BUDGET): chunks of "
             "%d day(s), up to %d in flight",
             _describe(query),
             _mb(plan.bytes_per_day),
@@ -426,16 +474,21 @@ class GenesysClient:
         if per_day is None:
             expected = expected_rows(query, interval)
         else:
-            expected = per_day * _days(interval) * _OBSERVED_HEADROOM
+            expected = per_day * interval_days(interval) * _OBSERVED_HEADROOM
         return "jobs" if expected > self.settings.jobs_threshold_rows else "sync"
 
     def _seen_rows_per_day(self, query: AggregateQuery) -> float | None:
-        with self._observed_lock:
-            return self._rows_per_day.get(_query_key(query))
+        sizes = self._sizes(query)
+        return sizes[0] if sizes else None
 
     def _seen_bytes_per_day(self, query: AggregateQuery) -> float | None:
+        sizes = self._sizes(query)
+        return sizes[1] if sizes else None
+
+    def _sizes(self, query: AggregateQuery) -> tuple[float, float] | None:
+        key = _query_key(query)
         with self._observed_lock:
-            return self._bytes_per_day.get(_query_key(query))
+            return self._seen.get(key) or self._bounded.get(key)
 
     def _observe(self, query: AggregateQuery, interval: Interval, fetch: Fetch) -> None:
         """Remember how big this query's answers are, to size the next chunks.
@@ -444,13 +497,13 @@ class GenesysClient:
         against the memory budget. Both keep the largest day-average seen: a quiet day (a
         weekend) must not size the chunk that holds the next busy ones.
         """
-        days = len(fetch.days) or _days(interval)
-        rows = fetch.metric_entries / _days(interval)
+        days = len(fetch.days) or interval_days(interval)
+        rows = fetch.metric_entries / interval_days(interval)
         size = fetch.bytes / days
         key = _query_key(query)
         with self._observed_lock:
-            self._rows_per_day[key] = max(rows, self._rows_per_day.get(key, 0.0))
-            self._bytes_per_day[key] = max(size, self._bytes_per_day.get(key, 0.0))
+            seen_rows, seen_bytes = self._seen.get(key, (0.0, 0.0))
+            self._seen[key] = (max(rows, seen_rows), max(size, seen_bytes))
 
     def _fetch_chunk(
         self, query: AggregateQuery, days: tuple[date, ...], mode: str | None, stop: threading.Event
@@ -586,15 +639,6 @@ class GenesysClient:
             return self._apis
 
 
-def expected_rows(query: AggregateQuery, interval: Interval) -> float:
-    """A generous guess of the metric rows a query returns (drives `auto` mode)."""
-    groups = 1.0
-    for dimension in query.group_by:
-        groups *= _CARDINALITY_HINTS.get(dimension, _DEFAULT_CARDINALITY)
-    buckets = max(1.0, _days(interval) * query.buckets_per_day()) if query.granularity else 1.0
-    return buckets * len(query.metrics) * min(groups, _MAX_GROUPS) * _FILL_RATE
-
-
 def _clamp(value: float, most: int) -> int:
     """`value` rounded down, at least 1 and at most `most`."""
     return max(1, min(most, int(value)))
@@ -633,18 +677,23 @@ class _DaysAhead:
         return self._days[self._next]
 
     def take(self, most: int) -> tuple[date, ...]:
+        chunk = self._peek(most)
+        self._next += len(chunk)
+        return chunk
+
+    def single_run(self, most: int) -> tuple[date, ...] | None:
+        """All the days still ahead, if they are one chunk of at most `most` days."""
+        chunk = self._peek(most)
+        return chunk if self._next + len(chunk) == len(self._days) else None
+
+    def _peek(self, most: int) -> tuple[date, ...]:
         chunk = [self._days[self._next]]
         while len(chunk) < most and self._next + len(chunk) < len(self._days):
             day = self._days[self._next + len(chunk)]
             if day != chunk[-1] + timedelta(days=1):
                 break
             chunk.append(day)
-        self._next += len(chunk)
         return tuple(chunk)
-
-
-def _days(interval: Interval) -> float:
-    return max(interval.duration.total_seconds() / 86400, 1 / 24)
 
 
 def _query_key(query: AggregateQuery) -> str:

@@ -6,8 +6,8 @@ and handed back in order, each either by the synchronous aggregates query or by 
 aggregates job followed cursor by cursor. How long the chunks are and how many are in flight
 is sized from a memory budget and the bytes per day the org's answers take, bounded before the
 first answer by one small query (`genesys_assets.genesys.sizing`, `GenesysClient.fetch_days`).
-It also lists routing queues and reads the data availability
-date. No Dagster here: the pipeline's resource wraps this class.
+It also lists routing queues and reads the data availability date. No Dagster here: the
+pipeline's resource wraps this class.
 """
 
 from __future__ import annotations

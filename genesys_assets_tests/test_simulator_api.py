@@ -18,6 +18,8 @@ from genesys_assets.simulator import Simulator, SimulatorConfig
 from .raw_http import RawClient
 
 NOW = datetime(2024, 11, 6, 12, 0, tzinfo=UTC)
+# The availability route needs the details permission, which the main client lacks.
+DETAILS_CLIENT = ("details-reader", "details-secret")
 DAY = "2024-11-01T00:00:00-04:00/2024-11-02T00:00:00-04:00"
 METRICS = ["nOffered", "nConnected", "tHandle", "tAbandon", "oServiceLevel", "oServiceTarget"]
 
@@ -40,6 +42,7 @@ def sim() -> Any:
         now=NOW,
         job_delay_s=0.4,
         restricted_clients=(("reporting-reader", "reader-secret"),),
+        extra_clients=((*DETAILS_CLIENT, ("analytics:conversationDetail:view",)),),
         rate_limit_per_minute=100_000,
     )
     with Simulator(config) as running:
@@ -443,10 +446,12 @@ def test_routing_queues_page_by_name(sdk: Any, sim: Simulator, raw: RawClient) -
     assert too_big.status == 400
 
 
-def test_data_availability_follows_now(sdk: Any, sim: Simulator, raw: RawClient) -> None:
-    analytics = sdk.AnalyticsApi(api_client(sdk, sim))
+def test_data_availability_follows_now(sdk: Any, sim: Simulator) -> None:
+    analytics = sdk.AnalyticsApi(api_client(sdk, sim, *DETAILS_CLIENT))
     answer = analytics.get_analytics_conversations_details_jobs_availability()
     assert answer.data_availability_date == NOW - timedelta(hours=1)
+    raw = RawClient(sim.base_url, *DETAILS_CLIENT)
+    raw.login()
     body = raw.request("GET", "/api/v2/analytics/conversations/details/jobs/availability").json()
     assert body == {"dataAvailabilityDate": "2024-11-06T11:00:00.000Z"}
     sim.set_now(datetime(2024, 11, 6, 12, 34, 56, 789000, tzinfo=UTC))

@@ -60,6 +60,7 @@ def test_cli_prints_settings_serves_and_exits_cleanly(stop_signal: signal.Signal
         *("--conversations-per-day", "300", "--now", "2024-11-05T12:00:00Z"),
         *("--client-id", "cli-client", "--client-secret", "cli-secret"),
         *("--restricted-client", "reader:reader-secret", "--token-ttl", "600"),
+        *("--extra-client", "details:details-secret:analytics:conversationDetail:view"),
     )
     try:
         settings = read_settings(process)
@@ -71,12 +72,15 @@ def test_cli_prints_settings_serves_and_exits_cleanly(stop_signal: signal.Signal
         token = client.token_request()
         assert token.status == 200 and token.json()["expires_in"] == 600
         client.access_token = token.json()["access_token"]
-        availability = client.request(
-            "GET", "/api/v2/analytics/conversations/details/jobs/availability"
-        )
-        assert availability.json() == {"dataAvailabilityDate": "2024-11-05T11:00:00.000Z"}
         queues = client.request("GET", "/api/v2/routing/queues").json()
         assert queues["total"] == 4
+        # The availability route needs the details permission: the main client lacks it.
+        availability_path = "/api/v2/analytics/conversations/details/jobs/availability"
+        assert client.request("GET", availability_path).status == 403
+        details = RawClient(settings["GENESYS_API_HOST"], "details", "details-secret", timeout=10)
+        details.login()
+        availability = details.request("GET", availability_path)
+        assert availability.json() == {"dataAvailabilityDate": "2024-11-05T11:00:00.000Z"}
 
         reader = RawClient(settings["GENESYS_API_HOST"], "reader", "reader-secret", timeout=10)
         reader.login()
@@ -114,3 +118,48 @@ def test_media_type_in_groups_is_on_by_default_and_can_be_switched_off() -> None
     assert "--no-media-type-in-groups" in parser.format_help()
     with pytest.raises(ValueError, match="media_type_in_groups must be a bool"):
         SimulatorConfig(media_type_in_groups="false")  # type: ignore[arg-type]
+
+
+def test_late_data_fault_and_permission_flags_reach_the_config() -> None:
+    from datetime import UTC, datetime
+
+    from genesys_assets.simulator.__main__ import build_parser, config_from_args
+    from genesys_assets.simulator.config import SimulatorConfig
+
+    parser = build_parser()
+    defaults = config_from_args(parser.parse_args([]))
+    assert defaults == SimulatorConfig(), "no flag, the config's own defaults"
+    config = config_from_args(
+        parser.parse_args(
+            [
+                *("--late-event-share", "0.1", "--late-event-delay-hours", "3"),
+                *("--service-level-change-at", "2024-11-20T09:00:00Z"),
+                *("--reprocessing-after-hours", "4", "--reprocessing-share", "0.2"),
+                *("--omit-group", "queueId=q-1", "--short-cursor-pages", "2"),
+                *("--client-permission", "analytics:conversationAggregate:view"),
+                *("--client-permission", "analytics:conversationDetail:view"),
+                *(
+                    "--extra-client",
+                    "ops:ops-secret:routing:queue:view,analytics:conversationDetail:view",
+                ),
+            ]
+        )
+    )
+    assert (config.late_event_share, config.late_event_delay_hours) == (0.1, 3.0)
+    assert config.service_level_change_at == datetime(2024, 11, 20, 9, tzinfo=UTC)
+    assert (config.reprocessing_after_hours, config.reprocessing_share) == (4.0, 0.2)
+    assert config.omit_group == ("queueId", "q-1") and config.short_cursor_pages == 2
+    assert config.client_permissions == (
+        "analytics:conversationAggregate:view",
+        "analytics:conversationDetail:view",
+    )
+    assert config.extra_clients == (
+        ("ops", "ops-secret", ("routing:queue:view", "analytics:conversationDetail:view")),
+    )
+    for bad in (
+        ["--omit-group", "queueId"],
+        ["--extra-client", "ops:ops-secret"],
+        ["--service-level-change-at", "2024-11-20T09:00:00"],
+    ):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)

@@ -16,7 +16,18 @@ from genesys_assets.simulator import Simulator, SimulatorConfig
 from .raw_http import RawClient
 
 NOW = datetime(2024, 11, 6, tzinfo=UTC)
-SMALL = {"queues": 3, "agents": 8, "conversations_per_day": 200, "now": NOW}
+SMALL = {
+    "queues": 3,
+    "agents": 8,
+    "conversations_per_day": 200,
+    "now": NOW,
+    # The faults below hit the availability route (a small answer): it needs this permission.
+    "client_permissions": (
+        "analytics:conversationAggregate:view",
+        "routing:queue:view",
+        "analytics:conversationDetail:view",
+    ),
+}
 QUEUES = "/api/v2/routing/queues"
 AVAILABILITY = "/api/v2/analytics/conversations/details/jobs/availability"
 QUERY = "/api/v2/analytics/conversations/aggregates/query"

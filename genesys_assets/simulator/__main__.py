@@ -25,7 +25,7 @@ def _aware(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 date-time: {text!r}") from None
     if moment.utcoffset() is None:
-        raise argparse.ArgumentTypeError(f"--now needs a UTC offset or Z: {text!r}")
+        raise argparse.ArgumentTypeError(f"needs a UTC offset or Z: {text!r}")
     return moment
 
 
@@ -34,6 +34,23 @@ def _client(text: str) -> tuple[str, str]:
     if not sep or not client_id or not secret:
         raise argparse.ArgumentTypeError(f"expected ID:SECRET, got {text!r}")
     return client_id, secret
+
+
+def _extra_client(text: str) -> tuple[str, str, tuple[str, ...]]:
+    # Permission names hold colons themselves: the id and secret are the first two fields.
+    client_id, _, rest = text.partition(":")
+    secret, _, permissions = rest.partition(":")
+    names = tuple(p.strip() for p in permissions.split(",") if p.strip())
+    if not client_id or not secret or not names:
+        raise argparse.ArgumentTypeError(f"expected ID:SECRET:PERMISSION[,PERMISSION...]: {text!r}")
+    return client_id, secret, names
+
+
+def _group(text: str) -> tuple[str, str]:
+    dimension, sep, value = text.partition("=")
+    if not sep or not dimension or not value:
+        raise argparse.ArgumentTypeError(f"expected DIMENSION=VALUE, got {text!r}")
+    return dimension, value
 
 
 def _codes(text: str) -> tuple[int, ...]:
@@ -69,6 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID:SECRET",
         help="a client without analytics:conversationAggregate:view (repeatable)",
     )
+    p.add_argument(
+        "--client-permission",
+        action="append",
+        default=None,
+        metavar="PERMISSION",
+        help="a permission of the main client (repeatable; replaces the default "
+        f"{', '.join(d.client_permissions)})",
+    )
+    p.add_argument(
+        "--extra-client",
+        type=_extra_client,
+        action="append",
+        default=[],
+        metavar="ID:SECRET:PERMISSION[,PERMISSION...]",
+        help="another client with exactly these permissions (repeatable)",
+    )
     p.add_argument("--token-ttl", type=float, default=d.token_ttl_s, help="seconds")
     p.add_argument("--rate-limit-per-minute", type=int, default=d.rate_limit_per_minute)
     p.add_argument("--rate-limit-window", type=float, default=d.rate_limit_window_s, help="s")
@@ -76,6 +109,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", type=_aware, default=None, help="freeze 'now' (ISO-8601, offset)")
     p.add_argument("--availability-lag-minutes", type=float, default=d.availability_lag_minutes)
     p.add_argument("--ingestion-lag", type=float, default=d.ingestion_lag_s, help="median, s")
+    p.add_argument(
+        "--late-event-share",
+        type=float,
+        default=d.late_event_share,
+        help="share of events ingested only --late-event-delay-hours after their moment",
+    )
+    p.add_argument("--late-event-delay-hours", type=float, default=d.late_event_delay_hours)
+    p.add_argument(
+        "--service-level-change-at",
+        type=_aware,
+        default=None,
+        metavar="ISO-8601",
+        help="from then on, oServiceLevel leaves short abandons out, for past dates too",
+    )
+    p.add_argument(
+        "--reprocessing-after-hours",
+        type=float,
+        default=d.reprocessing_after_hours,
+        help="each day is reprocessed this long after its local midnight (off if unset)",
+    )
+    p.add_argument(
+        "--reprocessing-share",
+        type=float,
+        default=d.reprocessing_share,
+        help="share of a day's conversations whose talk and handle times read short until then",
+    )
     p.add_argument("--max-interval-days", type=float, default=d.max_interval_days)
     p.add_argument(
         "--media-type-in-groups",
@@ -94,6 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-ms", type=float, default=d.slow_ms)
     p.add_argument("--truncate-rate", type=float, default=d.truncate_rate)
     p.add_argument("--drop-rate", type=float, default=d.drop_rate)
+    p.add_argument(
+        "--omit-group",
+        type=_group,
+        default=None,
+        metavar="DIMENSION=VALUE",
+        help="answers grouped by DIMENSION silently leave out the group with that value",
+    )
+    p.add_argument(
+        "--short-cursor-pages",
+        type=int,
+        default=d.short_cursor_pages,
+        metavar="N",
+        help="job results silently end after N pages",
+    )
     p.add_argument("--day-cache-size", type=int, default=d.day_cache_size)
     p.add_argument(
         "--remember-answers",
@@ -115,7 +188,13 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         weekend_factor=args.weekend_factor,
         client_id=args.client_id,
         client_secret=args.client_secret,
+        client_permissions=(
+            tuple(args.client_permission)
+            if args.client_permission is not None
+            else _DEFAULTS.client_permissions
+        ),
         restricted_clients=tuple(args.restricted_client),
+        extra_clients=tuple(args.extra_client),
         token_ttl_s=args.token_ttl,
         rate_limit_per_minute=args.rate_limit_per_minute,
         rate_limit_window_s=args.rate_limit_window,
@@ -123,6 +202,11 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         now=args.now,
         availability_lag_minutes=args.availability_lag_minutes,
         ingestion_lag_s=args.ingestion_lag,
+        late_event_share=args.late_event_share,
+        late_event_delay_hours=args.late_event_delay_hours,
+        service_level_change_at=args.service_level_change_at,
+        reprocessing_after_hours=args.reprocessing_after_hours,
+        reprocessing_share=args.reprocessing_share,
         max_interval_days=args.max_interval_days,
         media_type_in_groups=args.media_type_in_groups,
         job_delay_s=args.job_delay,
@@ -136,6 +220,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         slow_ms=args.slow_ms,
         truncate_rate=args.truncate_rate,
         drop_rate=args.drop_rate,
+        omit_group=args.omit_group,
+        short_cursor_pages=args.short_cursor_pages,
         day_cache_size=args.day_cache_size,
         remember_answers=args.remember_answers,
         log_requests=args.log_requests,

@@ -11,6 +11,9 @@ Groups are keyed by the requested dimensions plus, by default, mediaType: real a
 mediaType in every group whatever groupBy says, and are split by it, so a client that groups by
 queue alone still gets one group per queue and media type and must sum them itself.
 
+What "now" changes about the past (`revisions.Revisions`: the service-level options, the nightly
+reprocessing) is applied event by event here too, so the invariants above hold with them on.
+
 The answer is written as JSON text directly (one string per result container) rather than via
 json.dumps of nested dicts: a large tenant's day is tens of MB, and jobs page the containers
 without serializing them again.
@@ -22,7 +25,7 @@ import itertools
 import json
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import compress, repeat
 from operator import add
 from typing import Any
@@ -30,11 +33,13 @@ from typing import Any
 from genesys_assets.genesys.catalog import MetricKind
 from genesys_assets.simulator.org import Org
 from genesys_assets.simulator.query import AggregateQuery, Filter, Predicate, iso_ms
+from genesys_assets.simulator.revisions import NO_REVISIONS, REPROCESSED_METRICS, Revisions
 from genesys_assets.simulator.traffic import (
     BLOCK_MS,
     METRIC_SOURCES,
     MULTIVALUE_SEPARATOR,
     MULTIVALUED_DIMENSIONS,
+    STREAMS,
     Block,
     Stream,
     TrafficStore,
@@ -44,6 +49,7 @@ from genesys_assets.simulator.traffic import (
 
 _COUNT, _TIMER, _SERVICE_LEVEL, _SERVICE_TARGET = range(4)
 _SEP = (",", ":")
+_SHORT_ABANDON_STREAM = [name for name, _ in STREAMS].index("short_abandon")
 
 
 def _kind(metric: str) -> int:
@@ -125,12 +131,19 @@ def group_dimensions(query: AggregateQuery, media_type_in_groups: bool) -> tuple
 
 
 def run_query(
-    store: TrafficStore, query: AggregateQuery, now_ms: int, *, media_type_in_groups: bool = True
+    store: TrafficStore,
+    query: AggregateQuery,
+    now_ms: int,
+    *,
+    media_type_in_groups: bool = True,
+    revisions: Revisions = NO_REVISIONS,
+    omit_group: tuple[str, str] | None = None,
 ) -> list[str]:
     """The query's result containers as JSON texts, in the order the API returns them.
 
     Only events stamped at or before `now_ms` exist yet, so an open day answers with what has
-    completed so far. `media_type_in_groups` is `SimulatorConfig.media_type_in_groups`.
+    completed so far. `media_type_in_groups`, `omit_group` are `SimulatorConfig`'s; `revisions`
+    what "now" changes about the past.
     """
     org = store.model.org
     start, end = query.bounds[0], query.bounds[-1]
@@ -146,6 +159,13 @@ def run_query(
     sources = [(mi, parts) for mi, parts in sources if parts]
     if not sources:
         return []
+    excluding_short = revisions.excludes_short_abandons(now_ms)
+    reprocessing = revisions.reprocessing
+    reprocessed = (
+        {mi for mi, m in enumerate(query.metrics) if m in REPROCESSED_METRICS}
+        if reprocessing is not None
+        else set()
+    )
 
     for hour in blocks_for(start, cutoff):
         if hour * BLOCK_MS >= cutoff:
@@ -161,6 +181,8 @@ def run_query(
         # Cell base per conversation; dropped ones far enough below zero to stay negative.
         base = [k * width if k >= 0 else -2 * width for k in kids]
         targets: list[float] | None = None
+        short: bytearray | None = None  # 1 for the block's short abandons
+        affected: list[bool] | None = None  # the conversations reprocessing corrects
         for mi, parts in sources:
             kind = cells.kinds[mi]
             if kind >= _SERVICE_LEVEL and targets is None:
@@ -169,9 +191,49 @@ def run_query(
                 stream = block.streams[stream_index]
                 if stream.last_ms < start or stream.first_ms >= cutoff:
                     continue
-                _fold(cells, mi, kind, stream, column, base, targets, lag.visible(stream, now_ms))
+                values: Sequence[int] | None = None if column is None else stream.values[column]
+                counted: list[bool] | None = None
+                if kind == _SERVICE_LEVEL and excluding_short:
+                    if short is None:
+                        short = bytearray(block.count)
+                        for ci in block.streams[_SHORT_ABANDON_STREAM].conv:
+                            short[ci] = 1
+                    if any(short):
+                        counted = [not short[ci] for ci in stream.conv]
+                if reprocessing is not None and mi in reprocessed and values is not None:
+                    if affected is None:
+                        affected = reprocessing.affected(block)
+                    pending = reprocessing.pending(stream, now_ms, affected)
+                    if pending is not None:
+                        values = reprocessing.reported(values, pending)
+                visible = lag.visible(stream, now_ms)
+                _fold(cells, mi, kind, stream, values, base, targets, visible, counted)
 
-    return _render(cells, key_index)
+    omitted = _omitted_keys(key_index, dimensions, query, omit_group)
+    return _render(cells, key_index, omitted)
+
+
+def _omitted_keys(
+    key_index: dict[tuple[str | None, ...], int],
+    dimensions: tuple[str, ...],
+    query: AggregateQuery,
+    omit_group: tuple[str, str] | None,
+) -> set[tuple[str | None, ...]]:
+    """The group keys `omit_group` leaves out: only where the query groups by its dimension,
+    so an answer that is not split by it still counts that data (which lets a check see it)."""
+    if omit_group is None or omit_group[0] not in query.group_by:
+        return set()
+    dimension, value = omit_group
+    position = dimensions.index(dimension)
+    multivalued = dimension in MULTIVALUED_DIMENSIONS
+    omitted = set()
+    for key in key_index:
+        found = key[position]
+        if found is None:
+            continue
+        if found == value or (multivalued and value in found.split(MULTIVALUE_SEPARATOR)):
+            omitted.add(key)
+    return omitted
 
 
 def _fold(
@@ -179,20 +241,25 @@ def _fold(
     mi: int,
     kind: int,
     stream: Stream,
-    column: int | None,
+    values: Iterable[int] | None,
     base: list[int],
     targets: list[float] | None,
     visible: list[bool] | None,
+    counted: Iterable[bool] | None = None,
 ) -> None:
-    """Fold one stream's events into metric `mi`'s cells; the per-event work stays in C."""
+    """Fold one stream's events into metric `mi`'s cells; the per-event work stays in C.
+
+    `values` is the stream's value column the metric reads (None for counts), `counted` which
+    events a service level's denominator counts (None: all of them).
+    """
     cell_of_event = map(bisect_right, repeat(cells.edges), stream.ts)
     keys: Iterable[int] = map(add, map(base.__getitem__, stream.conv), cell_of_event)
     conv: Iterable[int] = stream.conv
-    values: Iterable[int] | None = stream.values[column] if column is not None else None
     if visible is not None:  # recent events: some are not ingested yet
         keys = list(compress(keys, visible))
         conv = list(compress(conv, visible))
         values = list(compress(values, visible)) if values is not None else None
+        counted = list(compress(counted, visible)) if counted is not None else None
     acc = cells.stats[mi]
     if kind == _COUNT:
         acc.update(keys)
@@ -202,7 +269,7 @@ def _fold(
             acc[key].append(value)
     else:
         assert targets is not None
-        _fold_service_level(acc, keys, conv, targets, values)
+        _fold_service_level(acc, keys, conv, targets, values, counted)
 
 
 def _fold_service_level(
@@ -211,15 +278,30 @@ def _fold_service_level(
     conv: Iterable[int],
     targets: list[float],
     within: Iterable[int] | None,
+    counted: Iterable[bool] | None,
 ) -> None:
     hits = within if within is not None else repeat(0)
-    for key, ci, hit in zip(keys, conv, hits):  # noqa: B905 - repeat() is endless on purpose
+    # denominator, numerator, sum of targets, events the targets are of: the target is the
+    # queue's setting, so it is averaged over every event, counted in the denominator or not.
+    if counted is None:
+        for key, ci, hit in zip(keys, conv, hits):  # noqa: B905 - repeat() is endless on purpose
+            stats = acc.get(key)
+            if stats is None:
+                stats = acc[key] = [0, 0, 0.0, 0]
+            stats[0] += 1
+            stats[1] += hit
+            stats[2] += targets[ci]
+            stats[3] += 1
+        return
+    for key, ci, hit, count in zip(keys, conv, hits, counted):  # noqa: B905 - as above
         stats = acc.get(key)
         if stats is None:
-            stats = acc[key] = [0, 0, 0.0]  # denominator, numerator, sum of targets
-        stats[0] += 1
-        stats[1] += hit
+            stats = acc[key] = [0, 0, 0.0, 0]
+        if count:
+            stats[0] += 1
+            stats[1] += hit
         stats[2] += targets[ci]
+        stats[3] += 1
 
 
 def _group_ids(
@@ -250,14 +332,21 @@ def _group_ids(
     return kids
 
 
-def _render(cells: _Cells, key_index: dict[tuple[str | None, ...], int]) -> list[str]:
+def _render(
+    cells: _Cells,
+    key_index: dict[tuple[str | None, ...], int],
+    omitted: set[tuple[str | None, ...]],
+) -> list[str]:
     query = cells.query
     width = cells.width
     last_edge = len(cells.edges)
     n_buckets = len(query.bounds) - 1
     # Groups sort by their key, a missing value (no user, no wrap-up) before any value.
-    keys = sorted(key_index, key=lambda k: tuple("" if v is None else v for v in k))
-    base = [0] * len(key_index)
+    keys = sorted(
+        (k for k in key_index if k not in omitted),
+        key=lambda k: tuple("" if v is None else v for v in k),
+    )
+    base: list[int | None] = [None] * len(key_index)  # None: a group left out of the answer
     for r, key in enumerate(keys):
         base[key_index[key]] = r * n_buckets
 
@@ -297,7 +386,7 @@ def _render(cells: _Cells, key_index: dict[tuple[str | None, ...], int]) -> list
 
 
 def _texts(
-    kind: int, head: str, acc: dict[int, Any], width: int, last_edge: int, base: list[int]
+    kind: int, head: str, acc: dict[int, Any], width: int, last_edge: int, base: list[int | None]
 ) -> list[tuple[int, str]]:
     """(slot, metric JSON) for every cell inside the interval that has already happened."""
     out: list[tuple[int, str]] = []
@@ -308,6 +397,9 @@ def _texts(
         kid, edge = divmod(cell, width)
         if not 0 < edge < last_edge:
             continue  # before the interval, or not happened yet
+        group_base = base[kid]
+        if group_base is None:
+            continue  # left out of the answer (omit_group)
         if kind == _TIMER:
             text = (
                 f'{head}"max":{max(stats)},"min":{min(stats)},'
@@ -316,8 +408,11 @@ def _texts(
         elif kind == _COUNT:
             text = f'{head}"count":{stats}}}}}'
         else:
-            text = _observation_text(head, kind, stats)
-        append((base[kid] + edge - 1, text))
+            observed = _observation_text(head, kind, stats)
+            if observed is None:
+                continue
+            text = observed
+        append((group_base + edge - 1, text))
     return out
 
 
@@ -339,12 +434,16 @@ def _container(
     return f'{{"group":{json.dumps(group, separators=_SEP)},"data":[{",".join(data)}]}}'
 
 
-def _observation_text(head: str, kind: int, stats: list[Any]) -> str:
-    denominator, numerator, target_sum = stats
+def _observation_text(head: str, kind: int, stats: list[Any]) -> str | None:
+    """The observation's JSON; None for a service level with nothing left to count (every
+    event of the cell a short abandon that the org's options exclude)."""
+    denominator, numerator, target_sum, events = stats
     # Groups mixing queues with different targets report the mean target of their events.
-    target = round(target_sum / denominator, 6)
+    target = round(target_sum / events, 6)
     if kind == _SERVICE_TARGET:
         return f'{head}"target":{target!r}}}}}'
+    if denominator == 0:
+        return None
     ratio = numerator / denominator
     return (
         f'{head}"ratio":{ratio!r},"numerator":{numerator},'

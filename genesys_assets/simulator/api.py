@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from genesys_assets.genesys.catalog import PERMISSION_AGGREGATES
 from genesys_assets.simulator.aggregation import results_document
-from genesys_assets.simulator.auth import TokenStore
+from genesys_assets.simulator.auth import PERMISSION_DETAILS, PERMISSION_QUEUES, TokenStore
 from genesys_assets.simulator.clock import SimClock
 from genesys_assets.simulator.config import SimulatorConfig
 from genesys_assets.simulator.errors import ApiError, bad_request, error_body, not_found
@@ -55,24 +55,29 @@ class Route:
     method: str
     template: str
     name: str
-    analytics: bool  # needs analytics:conversationAggregate:view
+    permission: str | None  # what the real API requires of the token; None: nothing (login)
     pattern: re.Pattern[str]
 
 
-def _route(method: str, template: str, name: str, analytics: bool = True) -> Route:
+def _route(method: str, template: str, name: str, permission: str | None) -> Route:
     regex = "^" + re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
-    return Route(method, template, name, analytics, re.compile(regex))
+    return Route(method, template, name, permission, re.compile(regex))
 
 
 ROUTES: tuple[Route, ...] = (
-    _route("POST", "/oauth/token", "token", analytics=False),
-    _route("POST", f"{AGGREGATES}/query", "aggregate_query"),
-    _route("POST", f"{AGGREGATES}/jobs", "job_submit"),
-    _route("GET", f"{AGGREGATES}/jobs/{{jobId}}", "job_status"),
-    _route("DELETE", f"{AGGREGATES}/jobs/{{jobId}}", "job_cancel"),
-    _route("GET", f"{AGGREGATES}/jobs/{{jobId}}/results", "job_results"),
-    _route("GET", "/api/v2/routing/queues", "queues", analytics=False),
-    _route("GET", "/api/v2/analytics/conversations/details/jobs/availability", "availability"),
+    _route("POST", "/oauth/token", "token", None),
+    _route("POST", f"{AGGREGATES}/query", "aggregate_query", PERMISSION_AGGREGATES),
+    _route("POST", f"{AGGREGATES}/jobs", "job_submit", PERMISSION_AGGREGATES),
+    _route("GET", f"{AGGREGATES}/jobs/{{jobId}}", "job_status", PERMISSION_AGGREGATES),
+    _route("DELETE", f"{AGGREGATES}/jobs/{{jobId}}", "job_cancel", PERMISSION_AGGREGATES),
+    _route("GET", f"{AGGREGATES}/jobs/{{jobId}}/results", "job_results", PERMISSION_AGGREGATES),
+    _route("GET", "/api/v2/routing/queues", "queues", PERMISSION_QUEUES),
+    _route(
+        "GET",
+        "/api/v2/analytics/conversations/details/jobs/availability",
+        "availability",
+        PERMISSION_DETAILS,  # a details-jobs endpoint: the aggregates permission is not enough
+    ),
 )
 UNMATCHED = "<unmatched>"
 
@@ -147,12 +152,12 @@ class Api:
             raise throttled(decision.reset_s, self.config.send_retry_after)
         if route is None:
             raise not_found(f"No resource matches {request.method} {request.path}")
-        if route.analytics and PERMISSION_AGGREGATES not in token.permissions:
+        if route.permission is not None and route.permission not in token.permissions:
             raise ApiError(
                 403,
                 "missing.permissions",
                 "Unable to perform the requested action. You are missing the following "
-                f"permission(s): [{PERMISSION_AGGREGATES}]",
+                f"permission(s): [{route.permission}]",
             )
         response = self._handlers[route.name](request, params)
         response.headers.update(headers)

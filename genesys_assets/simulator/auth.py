@@ -19,6 +19,9 @@ from genesys_assets.genesys.catalog import PERMISSION_AGGREGATES
 from genesys_assets.simulator.errors import ApiError
 
 PERMISSION_QUEUES = "routing:queue:view"
+PERMISSION_DETAILS = "analytics:conversationDetail:view"  # what the availability route needs
+# What an OAuth client set up for an aggregates pipeline holds: not the details permission.
+DEFAULT_CLIENT_PERMISSIONS: tuple[str, ...] = (PERMISSION_AGGREGATES, PERMISSION_QUEUES)
 
 
 @dataclass(frozen=True)
@@ -114,9 +117,15 @@ class TokenStore:
 
 
 def clients_from(
-    client_id: str, secret: str, restricted: tuple[tuple[str, str], ...]
+    client_id: str,
+    secret: str,
+    permissions: tuple[str, ...],
+    restricted: tuple[tuple[str, str], ...] = (),
+    extra: tuple[tuple[str, str, tuple[str, ...]], ...] = (),
 ) -> list[Client]:
-    full = frozenset({PERMISSION_AGGREGATES, PERMISSION_QUEUES})
-    clients = [Client(client_id, secret, full)]
+    """The main client with `permissions`, the restricted ones (queues only), the extra ones
+    with their own permissions."""
+    clients = [Client(client_id, secret, frozenset(permissions))]
     clients += [Client(cid, sec, frozenset({PERMISSION_QUEUES})) for cid, sec in restricted]
+    clients += [Client(cid, sec, frozenset(perms)) for cid, sec, perms in extra]
     return clients

@@ -7,9 +7,13 @@ change at run time ("now", scripted faults, tokens) lives on the `Simulator`, no
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
+
+from genesys_assets.genesys.catalog import is_dimension
+from genesys_assets.simulator.auth import DEFAULT_CLIENT_PERMISSIONS
 
 # Faults a test can script one by one (`Simulator.script_faults`). "429" is a throttle answer,
 # the status codes are server errors, the rest are connection-level misbehaviour.
@@ -33,8 +37,15 @@ class SimulatorConfig:
     # --- auth ----------------------------------------------------------------------------
     client_id: str = "simulator-client"
     client_secret: str = "simulator-secret"
+    # What the main client may do. Each route checks the permission the real API needs for it
+    # (api.ROUTES); the default, aggregates and queues, lacks analytics:conversationDetail:view,
+    # which the details jobs availability route needs, as an OAuth client set up for an
+    # aggregates pipeline would.
+    client_permissions: tuple[str, ...] = DEFAULT_CLIENT_PERMISSIONS
     # Clients that can log in and list queues but lack analytics:conversationAggregate:view.
     restricted_clients: tuple[tuple[str, str], ...] = ()
+    # More clients, each (id, secret, permissions), for whoever needs another set of them.
+    extra_clients: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     token_ttl_s: float = 86400.0
 
     # --- rate limiting -------------------------------------------------------------------
@@ -48,6 +59,22 @@ class SimulatorConfig:
     # Median delay before an event is visible to queries (lognormal, capped at 40x the median):
     # a bucket that just closed can still grow. 0 = visible the moment it happens.
     ingestion_lag_s: float = 15.0
+
+    # --- late data: a closed day whose numbers change later (all off by default) -----------
+    # This share of the events (picked by hashing, independently of the ingestion lag) is
+    # visible only late_event_delay_hours after its moment: an ingestion backlog, so a day
+    # pulled just after midnight misses those of its last hours and gains them later.
+    late_event_share: float = 0.0
+    late_event_delay_hours: float = 6.0
+    # From this moment of the simulator's clock on (aware), the org's service-level options
+    # exclude short abandons from oServiceLevel's denominator, for every date, past ones too,
+    # as Genesys applies them; before it the default (answered + abandoned). None = never.
+    service_level_change_at: datetime | None = None
+    # A nightly reprocessing pass corrects each local day this many hours after the midnight
+    # ending it; until then reprocessing_share of its conversations report tTalk, tTalkComplete
+    # and tHandle short (revisions.py). Counts never change. None = no reprocessing.
+    reprocessing_after_hours: float | None = None
+    reprocessing_share: float = 0.1
 
     # --- query limits and answer shape ------------------------------------------------------
     max_interval_days: float = 31.0
@@ -69,6 +96,13 @@ class SimulatorConfig:
     slow_ms: float = 5000.0
     truncate_rate: float = 0.0
     drop_rate: float = 0.0
+    # Silent faults in answers, as a broken service would give them (no error either way):
+    # (dimension, value) leaves the groups whose key has that value out of every answer that
+    # groups by the dimension (groupBy names it); an answer not grouped by it still counts it.
+    omit_group: tuple[str, str] | None = None
+    # An async job's results end after this many pages, the last without a cursor, although
+    # more containers remain. Sync queries are unaffected.
+    short_cursor_pages: int | None = None
 
     # --- performance -----------------------------------------------------------------------
     day_cache_size: int = 8  # generated days kept in memory (LRU)
@@ -95,8 +129,21 @@ class SimulatorConfig:
         if not self.client_id or not self.client_secret:
             problems.append("client_id and client_secret must not be empty")
         ids = [self.client_id] + [cid for cid, _ in self.restricted_clients]
+        ids += [client[0] for client in self.extra_clients]
         if len(set(ids)) != len(ids):
             problems.append("client ids must be unique")
+        permission_sets = [self.client_permissions]
+        for client in self.extra_clients:
+            if len(client) != 3 or not client[0] or not client[1]:
+                problems.append(f"extra client {client!r} must be (id, secret, permissions)")
+            else:
+                permission_sets.append(client[2])
+        for permissions in permission_sets:
+            # A bare string would pass as a tuple of one-letter "permissions".
+            if not isinstance(permissions, tuple) or not all(
+                isinstance(p, str) and p for p in permissions
+            ):
+                problems.append(f"permissions must be a tuple of names, got {permissions!r}")
         if self.token_ttl_s <= 0:
             problems.append("token_ttl_s must be > 0")
         if self.rate_limit_per_minute < 1:
@@ -107,6 +154,18 @@ class SimulatorConfig:
             problems.append("now must be timezone-aware")
         if self.availability_lag_minutes < 0 or self.ingestion_lag_s < 0:
             problems.append("availability_lag_minutes and ingestion_lag_s must be >= 0")
+        if not 0.0 <= self.late_event_share <= 1.0:
+            problems.append("late_event_share must be within [0, 1]")
+        if not (math.isfinite(self.late_event_delay_hours) and self.late_event_delay_hours >= 0):
+            problems.append("late_event_delay_hours must be a finite number >= 0")
+        change = self.service_level_change_at
+        if change is not None and (not isinstance(change, datetime) or change.utcoffset() is None):
+            problems.append("service_level_change_at must be a timezone-aware datetime")
+        after = self.reprocessing_after_hours
+        if after is not None and not (math.isfinite(after) and after >= 0):
+            problems.append("reprocessing_after_hours must be None or a finite number >= 0")
+        if not 0.0 <= self.reprocessing_share <= 1.0:
+            problems.append("reprocessing_share must be within [0, 1]")
         if self.max_interval_days <= 0:
             problems.append("max_interval_days must be > 0")
         if not isinstance(self.media_type_in_groups, bool):
@@ -128,6 +187,15 @@ class SimulatorConfig:
             problems.append(f"error_codes must be a non-empty subset of {SERVER_ERROR_CODES}")
         if self.latency_ms < 0 or self.latency_sigma < 0 or self.slow_ms < 0:
             problems.append("latency_ms, latency_sigma and slow_ms must be >= 0")
+        if self.omit_group is not None:
+            if len(self.omit_group) != 2 or not all(
+                isinstance(part, str) and part for part in self.omit_group
+            ):
+                problems.append(f"omit_group must be (dimension, value), got {self.omit_group!r}")
+            elif not is_dimension(self.omit_group[0]):
+                problems.append(f"omit_group: unknown dimension {self.omit_group[0]!r}")
+        if self.short_cursor_pages is not None and self.short_cursor_pages < 1:
+            problems.append("short_cursor_pages must be None or >= 1")
         if self.day_cache_size < 1:
             problems.append("day_cache_size must be >= 1")
         if problems:

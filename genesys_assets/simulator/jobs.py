@@ -5,6 +5,9 @@ arrives while the job waits does not leak into it, as with the real service. The
 computed on a background thread right away; the state still walks QUEUED -> PENDING ->
 FULFILLED on the configured delay (and stays PENDING while a large answer is still being
 computed), then EXPIRED after the time-to-live, counted from submission.
+
+`short_cursor_pages` is a fault: the results end after that many pages, the last without a
+cursor, although containers remain, as a service that lost its place would; nothing says so.
 """
 
 from __future__ import annotations
@@ -51,8 +54,10 @@ class JobStore:
         delay_s: float,
         ttl_s: float,
         clock: Callable[[], float] = time.monotonic,
+        short_cursor_pages: int | None = None,
     ) -> None:
         self._compute = compute
+        self._short_cursor_pages = short_cursor_pages
         self._delay_s = delay_s
         self._ttl_s = ttl_s
         self._clock = clock
@@ -139,7 +144,11 @@ class JobStore:
         if offset >= max(1, len(containers)):
             raise bad_request(f"Invalid cursor '{cursor}' for job '{job_id}'")
         end = offset + job.query.page_size
-        next_cursor = _encode_cursor(job_id, end) if end < len(containers) else None
+        more = end < len(containers)
+        short = self._short_cursor_pages
+        if short is not None and end >= short * job.query.page_size:
+            more = False  # the fault: this page claims to be the last
+        next_cursor = _encode_cursor(job_id, end) if more else None
         return containers[offset:end], next_cursor
 
     def _forget_expired(self) -> None:

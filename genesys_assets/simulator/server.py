@@ -31,7 +31,9 @@ from genesys_assets.simulator.errors import SERVER_ERRORS, error_body
 from genesys_assets.simulator.faults import DROP, ERROR, SLOW, THROTTLE, TRUNCATE, FaultInjector
 from genesys_assets.simulator.jobs import JobStore
 from genesys_assets.simulator.org import Org, generate_org
+from genesys_assets.simulator.query import to_ms
 from genesys_assets.simulator.ratelimit import RateLimiter
+from genesys_assets.simulator.revisions import Reprocessing, Revisions
 from genesys_assets.simulator.stats import StatsRecorder
 from genesys_assets.simulator.traffic import TrafficModel, TrafficStore
 
@@ -226,6 +228,8 @@ class Simulator:
             self.config.conversations_per_day,
             self.config.weekend_factor,
             self.config.ingestion_lag_s * 1000,
+            self.config.late_event_share,
+            round(self.config.late_event_delay_hours * 3_600_000),
         )
         self.traffic = TrafficStore(model, self.config.day_cache_size)
         self._clock = SimClock(self.config.now)
@@ -233,7 +237,11 @@ class Simulator:
         self._faults = FaultInjector(self.config)
         self._tokens = TokenStore(
             clients_from(
-                self.config.client_id, self.config.client_secret, self.config.restricted_clients
+                self.config.client_id,
+                self.config.client_secret,
+                self.config.client_permissions,
+                self.config.restricted_clients,
+                self.config.extra_clients,
             ),
             self.config.token_ttl_s,
         )
@@ -242,11 +250,14 @@ class Simulator:
             self.traffic,
             media_type_in_groups=self.config.media_type_in_groups,
             remember=self.config.remember_answers,
+            revisions=_revisions(self.config, self.org),
+            omit_group=self.config.omit_group,
         )
         self._jobs = JobStore(
             self.answers,
             self.config.job_delay_s,
             self.config.job_ttl_s,
+            short_cursor_pages=self.config.short_cursor_pages,
         )
         self._api = Api(
             self.config,
@@ -353,6 +364,19 @@ class Simulator:
 
     def reset_stats(self) -> None:
         self._stats.reset()
+
+
+def _revisions(config: SimulatorConfig, org: Org) -> Revisions:
+    change = config.service_level_change_at
+    after = config.reprocessing_after_hours
+    return Revisions(
+        service_level_change_ms=to_ms(change) if change is not None else None,
+        reprocessing=(
+            Reprocessing(org.zone, round(after * 3_600_000), config.reprocessing_share)
+            if after is not None
+            else None
+        ),
+    )
 
 
 __all__ = ["Simulator"]

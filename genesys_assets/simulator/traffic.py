@@ -261,6 +261,25 @@ def dimension_values(org: Org, block: Block, dimension: str) -> list[str | None]
     return None
 
 
+_MASK64 = (1 << 64) - 1
+SHARE_BITS = 24  # `share_hash` values are in [0, 2**SHARE_BITS)
+
+
+def share_hash(a: int, b: int, salt: int) -> int:
+    """A well-mixed hash of two ints: `share_hash(...) < share * 2**SHARE_BITS` picks a stable,
+    evenly spread share of whatever (a, b) names, without storing the choice anywhere."""
+    x = (a * 0x9E3779B97F4A7C15 ^ (b + salt) * 0xC2B2AE3D27D4EB4F) & _MASK64
+    x = (x ^ x >> 31) * 0xBF58476D1CE4E5B9 & _MASK64
+    return x >> (64 - SHARE_BITS)
+
+
+def share_threshold(share: float) -> int:
+    return int(share * (1 << SHARE_BITS))
+
+
+_LATE_SALT = 0x5EED
+
+
 class IngestionLag:
     """How long after its moment an event becomes visible to the API.
 
@@ -268,15 +287,23 @@ class IngestionLag:
     just closed can still grow, and a day pulled right after midnight misses its last events.
     The lag of an event is a pure function of its time and conversation (hashed into a table of
     lognormal quantiles), so it costs nothing to store and is the same in every query.
+
+    On top of that, `late_share` of the events (picked by hashing, independently of the lag)
+    arrive only `late_delay_ms` after their moment: an ingestion backlog, which is what makes
+    a day that closed hours ago still change. `max_ms` bounds both, so whatever is older than
+    it is final.
     """
 
     _SIZE = 1024
 
-    def __init__(self, median_ms: float) -> None:
+    def __init__(self, median_ms: float, late_share: float = 0.0, late_delay_ms: int = 0) -> None:
         step = _Z_SIZE // self._SIZE
         quantiles = [math.exp(z) for z in _Z_TABLE[step // 2 :: step]]  # lognormal(0, 1)
         self.table = [min(int(median_ms * q), int(median_ms * 40)) for q in quantiles]
-        self.max_ms = max(self.table) if median_ms > 0 else 0
+        self.late_threshold = share_threshold(late_share) if late_delay_ms > 0 else 0
+        self.late_delay_ms = late_delay_ms
+        lag_max = max(self.table) if median_ms > 0 else 0
+        self.max_ms = max(lag_max, late_delay_ms if self.late_threshold else 0)
 
     def visible(self, stream: Stream, now_ms: int) -> list[bool] | None:
         """Which events of `stream` are visible at `now_ms`; None when all that happened are."""
@@ -284,10 +311,17 @@ class IngestionLag:
             return None
         table = self.table
         mask = self._SIZE - 1
-        return [
+        seen = [
             t + table[((t * 2_654_435_761) ^ (c * 40_503)) >> 7 & mask] <= now_ms
             for t, c in zip(stream.ts, stream.conv, strict=True)
         ]
+        late, delay = self.late_threshold, self.late_delay_ms
+        if late and stream.last_ms + delay > now_ms:
+            seen = [
+                ok and (t + delay <= now_ms or share_hash(t, c, _LATE_SALT) >= late)
+                for ok, t, c in zip(seen, stream.ts, stream.conv, strict=True)
+            ]
+        return seen
 
 
 class TrafficModel:
@@ -300,12 +334,14 @@ class TrafficModel:
         conversations_per_day: int,
         weekend_factor: float = 1.0,
         ingestion_lag_ms: float = 0.0,
+        late_event_share: float = 0.0,
+        late_event_delay_ms: int = 0,
     ) -> None:
         self.org = org
         self.seed = seed
         self.conversations_per_day = conversations_per_day
         self.weekend_factor = weekend_factor
-        self.lag = IngestionLag(ingestion_lag_ms)
+        self.lag = IngestionLag(ingestion_lag_ms, late_event_share, late_event_delay_ms)
         self._zone = org.zone
         log = math.log
         self._queue_cum = list(accumulate(q.popularity for q in org.queues))

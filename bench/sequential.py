@@ -8,6 +8,7 @@ pipeline does per day, through the same core objects and the same stage and ware
     -> RawPageStore.write_fetch (zstd pages + manifest) -> read back, sha256-verified
     -> flatten_pages -> ParquetStore.write_day -> DuckDBWarehouse.replace_partition
     -> row_count_parity and totals_parity against the staged file's footer and columns
+    -> source_parity against Genesys' day totals (one more query per dataset-day)
 
 plus the queue dimension once, as the Dagster run does. No Dagster: this is what a plain script
 would do, and like one it keeps one warehouse connection for the whole loop
@@ -26,6 +27,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from genesys_assets import datasets, long_table
 from genesys_assets.datasets import QUEUES_ASSET
@@ -35,6 +37,8 @@ from genesys_assets.genesys.client import ClientSettings, GenesysClient
 from genesys_assets.parity import row_count_parity, totals_parity
 from genesys_assets.queue_table import queue_table
 from genesys_assets.queue_table import schema as queue_schema
+from genesys_assets.settling import settling_since
+from genesys_assets.source_parity import compare_with_source
 from genesys_assets.stage import LocalStage, layout
 from genesys_assets.stage.parquet_files import ParquetStore
 from genesys_assets.stage.raw_pages import RawPageStore
@@ -57,6 +61,7 @@ def load(first: date, last: date) -> dict[str, Any]:
     credentials = ClientCredentials(
         os.environ["GENESYS_CLIENT_ID"], os.environ["GENESYS_CLIENT_SECRET"]
     )
+    since = settling_since(datetime.now(ZoneInfo(config.org.time_zone)).date(), config.settling)
     steps: dict[str, float] = defaultdict(float)
     per_day: list[float] = []
     rows = 0
@@ -111,6 +116,7 @@ def load(first: date, last: date) -> dict[str, Any]:
                 checks = (
                     *row_count_parity(warehouse, parquet_store, dataset.name, [day]),
                     *totals_parity(warehouse, parquet_store, dataset.name, [day]),
+                    *compare_with_source(client, warehouse, dataset, [day], since).verdicts,
                 )
                 timed("checks", t)
                 failures += [c.summary for c in checks if not c.passed]

@@ -93,11 +93,27 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Settling:
+    """How long closed days are compared with Genesys' own totals (see pipeline/automation.py).
+
+    Closed days still change (ingestion lag, Genesys' nightly reprocessing, org settings such
+    as the service-level options that apply to past dates): for `days` days after a day ends, a
+    difference from Genesys is expected news, a warning and a reason to re-load; after that it
+    is an error.
+    """
+
+    days: int = 7
+    matched_for_hours: float = 24.0  # a day that has matched this long is no longer polled
+    interval_minutes: int = 60  # how often the settling sensor compares
+
+
+@dataclass(frozen=True)
 class DatasetsFile:
     path: Path
     org: OrgCalendar
     schedule: Schedule
     datasets: tuple[Dataset, ...]
+    settling: Settling = Settling()
 
     def get(self, name: str) -> Dataset:
         for dataset in self.datasets:
@@ -146,7 +162,7 @@ def parse(raw: Any, path: Path) -> DatasetsFile:
 
     if not isinstance(raw, Mapping):
         raise fail("(top level)", "must be a mapping with 'org', 'schedule' and 'datasets'")
-    _known_keys(raw, ("org", "schedule", "datasets"), "", fail)
+    _known_keys(raw, ("org", "schedule", "settling", "datasets"), "", fail)
 
     org_raw = _mapping(raw.get("org"), "org", fail)
     _known_keys(org_raw, ("time_zone", "start_date"), "org.", fail)
@@ -169,6 +185,7 @@ def parse(raw: Any, path: Path) -> DatasetsFile:
             "schedule.refresh_days", f"must be a whole number of days >= 1, got {refresh_days!r}"
         )
     schedule = Schedule(cron, refresh_days)
+    settling = _settling(_mapping(raw.get("settling", {}), "settling", fail), fail)
 
     datasets_raw = _mapping(raw.get("datasets"), "datasets", fail)
     if not datasets_raw:
@@ -176,7 +193,28 @@ def parse(raw: Any, path: Path) -> DatasetsFile:
     datasets = tuple(
         _dataset(name, spec, org.time_zone, fail) for name, spec in datasets_raw.items()
     )
-    return DatasetsFile(path, org, schedule, datasets)
+    return DatasetsFile(path, org, schedule, datasets, settling)
+
+
+def _settling(raw: Mapping[str, Any], fail: Any) -> Settling:
+    _known_keys(raw, ("days", "matched_for_hours", "interval_minutes"), "settling.", fail)
+    default = Settling()
+    days = raw.get("days", default.days)
+    if not _whole(days) or not 1 <= days <= 31:
+        raise fail("settling.days", f"must be a whole number of days from 1 to 31, got {days!r}")
+    hours = raw.get("matched_for_hours", default.matched_for_hours)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours < 0:
+        raise fail("settling.matched_for_hours", f"must be a number of hours >= 0, got {hours!r}")
+    minutes = raw.get("interval_minutes", default.interval_minutes)
+    if not _whole(minutes) or minutes < 1:
+        raise fail(
+            "settling.interval_minutes", f"must be a whole number of minutes >= 1, got {minutes!r}"
+        )
+    return Settling(days, float(hours), minutes)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dataset(name: Any, spec: Any, time_zone: str, fail: Any) -> Dataset:

@@ -18,7 +18,7 @@ from dagster import (
 from genesys_assets import datasets
 from genesys_assets.pipeline import catalog, environment
 from genesys_assets.pipeline.assets import build_dataset_assets, build_queues_asset
-from genesys_assets.pipeline.automation import build_final_load_sensor, build_refresh_schedule
+from genesys_assets.pipeline.automation import build_refresh_schedule, build_settling_sensor
 from genesys_assets.pipeline.checks import build_checks, build_checks_job
 
 MAIN_JOB = "genesys_job"
@@ -47,7 +47,7 @@ def build_definitions(
     for dataset in config.datasets:
         dataset_assets = build_dataset_assets(dataset, partitions, naming)
         assets.extend(dataset_assets)
-        checks.append(build_checks(dataset, partitions))
+        checks.append(build_checks(dataset, partitions, config.settling))
         job_name = f"{dataset.name}_job"
         jobs.append(
             define_asset_job(
@@ -65,9 +65,13 @@ def build_definitions(
     return Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main, build_checks_job(config.datasets, partitions, CHECKS_JOB), *jobs],
+        jobs=[
+            main,
+            build_checks_job(config.datasets, partitions, config.settling, CHECKS_JOB),
+            *jobs,
+        ],
         schedules=schedules,
-        sensors=[build_final_load_sensor(MAIN_JOB, config)],
+        sensors=[build_settling_sensor(config)],
         resources=resources,
         executor=multiprocess_executor.configured(
             {

@@ -34,6 +34,8 @@ class Parity:
     passed: bool
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+    # A failure that is a warning, not an error: the source check on a day still settling.
+    warn_only: bool = False
 
 
 # Per day, the staged file the load log names, or the failed result that says why there is none.

@@ -342,13 +342,34 @@ def test_queues_are_listed_across_pages(start_simulator):
     assert {q.id for q in queues} == {q.id for q in simulator.org.queues}
 
 
-def test_data_availability_moves_with_the_simulator_clock(start_simulator):
-    now = datetime(2024, 11, 5, 12, 30, 45, tzinfo=UTC)
-    simulator = start_simulator(now=now, availability_lag_minutes=60)
+def test_day_totals_take_one_request_per_run_of_consecutive_days(start_simulator):
+    """The source check's question: by day, no group-by, up to 31 days a request."""
+    from genesys_assets.source_parity import answer_totals, totals_query
+
+    simulator = start_simulator(now=datetime(2024, 12, 31, tzinfo=UTC))
+    query = totals_query(
+        AggregateQuery(
+            metrics=("nOffered", "tHandle", "oServiceLevel"),
+            group_by=("queueId", "mediaType"),
+            time_zone="America/New_York",
+        )
+    )
+    days = [date(2024, 10, 1) + timedelta(days=n) for n in range(40)] + [date(2024, 11, 20)]
+    route = "/api/v2/analytics/conversations/aggregates/query"
     with client_for(simulator) as client:
-        assert client.data_availability() == datetime(2024, 11, 5, 11, 30, tzinfo=UTC)
-        simulator.set_now(now + timedelta(days=1))
-        assert client.data_availability() == datetime(2024, 11, 6, 11, 30, tzinfo=UTC)
+        simulator.reset_stats()
+        pages = client.day_totals(query, days)
+        # 31 days, the other 9, and the day after a gap.
+        assert simulator.stats()["requests"][route] == len(pages) == 3
+        totals = answer_totals(pages, query, days)
+        alone = answer_totals(
+            client.day_totals(query, [date(2024, 11, 20)]), query, [date(2024, 11, 20)]
+        )
+    assert set(totals) == set(days)
+    day = totals[date(2024, 10, 2)]
+    assert day["nOffered"]["count"] > 0 and day["tHandle"]["sum"] > 0
+    assert day["oServiceLevel"]["denominator"] >= day["oServiceLevel"]["numerator"] > 0
+    assert totals[date(2024, 11, 20)] == alone[date(2024, 11, 20)]
 
 
 def test_no_secret_reaches_a_log_record_or_an_exception(start_simulator, caplog):

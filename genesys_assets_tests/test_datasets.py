@@ -17,6 +17,7 @@ def test_the_shipped_file_declares_the_two_default_datasets():
     assert loaded.org.time_zone == "America/New_York"
     assert loaded.org.start_date == date(2024, 1, 1)
     assert loaded.schedule.refresh_days == 3
+    assert loaded.settling == datasets.Settling(days=7, matched_for_hours=24, interval_minutes=60)
     queue = loaded.get("queue_performance")
     assert queue.group_by == ("queueId", "mediaType", "direction")
     assert queue.query.granularity == "PT30M"
@@ -71,6 +72,11 @@ def _write(tmp_path: Path, mutate) -> Path:
         (lambda raw: raw["org"].__setitem__("start_date", "2024-13-01"), "org.start_date"),
         (lambda raw: raw["schedule"].__setitem__("refresh_days", 0), "schedule.refresh_days"),
         (lambda raw: raw["schedule"].__setitem__("cron", "every day"), "schedule.cron"),
+        (lambda raw: raw["settling"].__setitem__("days", 0), "settling.days: must be a whole"),
+        (lambda raw: raw["settling"].__setitem__("days", 40), "from 1 to 31, got 40"),
+        (lambda raw: raw["settling"].__setitem__("matched_for_hours", -1), "matched_for_hours"),
+        (lambda raw: raw["settling"].__setitem__("interval_minutes", 0.5), "interval_minutes"),
+        (lambda raw: raw["settling"].__setitem__("window", 7), "settling.window"),
         (
             lambda raw: raw["datasets"].__setitem__("Queue-Stats", {"metrics": ["nOffered"]}),
             "datasets.Queue-Stats: a dataset name must be lower_snake_case",

@@ -18,7 +18,6 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     build_schedule_context,
-    build_sensor_context,
     materialize,
 )
 
@@ -123,7 +122,7 @@ def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):
     # Sized by one day-totals query each, the small org's days go as one synchronous query.
     assert modes == {"sync"}
     checks = check_evaluations(result)
-    assert len(checks) == 4 and all(c.passed for c in checks.values())
+    assert len(checks) == 6 and all(c.passed for c in checks.values())
     assert checks["queue_performance.row_count_parity"].partition == DAY
     queues = materializations(result, "genesys_queues")[0]
     assert queues.metadata["dagster/row_count"].value == 12
@@ -316,37 +315,6 @@ def test_the_schedule_reloads_the_last_complete_days(defs):
     assert len({r.run_key for r in requests}) == 3
 
 
-def test_the_sensor_requests_each_day_once_genesys_says_it_is_complete(
-    start_simulator, clean_env, monkeypatch
-):
-    simulator = start_simulator(
-        now=datetime(2024, 11, 5, 4, 30, tzinfo=UTC), availability_lag_minutes=60
-    )
-    monkeypatch.setenv("GENESYS_ASSETS_DEPLOYMENT", "local")
-    monkeypatch.setenv("GENESYS_CLIENT_ID", simulator.client_id)
-    monkeypatch.setenv("GENESYS_CLIENT_SECRET", simulator.client_secret)
-    monkeypatch.setenv("GENESYS_API_HOST", simulator.base_url)
-    defs = build_definitions(datasets.load())
-    sensor = defs.resolve_sensor_def("genesys_final_loads")
-    genesys = resources()["genesys"]
-
-    def tick(cursor):
-        with build_sensor_context(
-            cursor=cursor, resources={"genesys": genesys}, repository_def=defs.get_repository_def()
-        ) as context:
-            return sensor.evaluate_tick(context)
-
-    # 04:30 UTC - 60 min = 03:30 UTC = 23:30 on Nov 4th in New York: Nov 3rd is the last complete day.
-    first = tick(None)
-    assert [r.partition_key for r in first.run_requests] == ["2024-11-03"]
-    assert first.cursor == "2024-11-03"
-    assert tick(first.cursor).skip_message
-    simulator.set_now(datetime(2024, 11, 7, 4, 30, tzinfo=UTC))  # 22:30 on Nov 6th, local
-    later = tick(first.cursor)
-    assert [r.partition_key for r in later.run_requests] == ["2024-11-04", "2024-11-05"]
-    assert [r.run_key for r in later.run_requests] == ["final-2024-11-04", "final-2024-11-05"]
-
-
 def test_each_asset_materializes_on_its_own_through_the_stage(defs, clean_env):
     """One asset per run: each reads what the previous run left in the stage."""
     env_resources = resources()
@@ -383,7 +351,7 @@ def test_each_asset_materializes_on_its_own_through_the_stage(defs, clean_env):
     )
     assert (
         all(c.passed for c in check_evaluations(table).values())
-        and len(check_evaluations(table)) == 2
+        and len(check_evaluations(table)) == 3
     )
     queues = materialize_one("genesys_queues")
     assert materializations(queues, "genesys_queues")[0].metadata["dagster/row_count"].value == 12

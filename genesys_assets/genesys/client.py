@@ -6,8 +6,8 @@ and handed back in order, each either by the synchronous aggregates query or by 
 aggregates job followed cursor by cursor. How long the chunks are and how many are in flight
 is sized from a memory budget and the bytes per day the org's answers take, bounded before the
 first answer by one small query (`genesys_assets.genesys.sizing`, `GenesysClient.fetch_days`).
-It also lists routing queues and reads the data availability date. No Dagster here: the
-pipeline's resource wraps this class.
+It also lists routing queues and asks for the day totals the source checks compare with. No
+Dagster here: the pipeline's resource wraps this class.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from genesys_assets.genesys import regions
 from genesys_assets.genesys.auth import ClientCredentials, TokenProvider
 from genesys_assets.genesys.errors import GenesysConfigError, GenesysError, GenesysJobError
 from genesys_assets.genesys.pages import Fetch, RawPage
-from genesys_assets.genesys.query import AggregateQuery, Interval, day_interval
+from genesys_assets.genesys.query import AggregateQuery, Interval, consecutive_chunks, day_interval
 from genesys_assets.genesys.ratelimit import shared_limiter
 from genesys_assets.genesys.sizing import (
     DayBound,
@@ -41,6 +41,9 @@ from genesys_assets.genesys.sizing import (
 from genesys_assets.genesys.transport import RawResponse, RequestStats, RetryPolicy, Transport
 
 MODES = ("auto", "sync", "jobs")
+# Days per day-totals request: a month of day buckets, no group-by, is a few kilobytes; the
+# API's longest interval is unverified, and 31 days is what every org has been seen to take.
+TOTALS_MAX_DAYS = 31
 
 # Once a query's answer has been seen, `auto` sizes the next chunks from it: rows per day times
 # the chunk's days, times this margin for busier days than the ones seen.
@@ -147,7 +150,7 @@ class FetchCancelled(GenesysError):
 
 
 class GenesysClient:
-    """Fetches raw pages of conversation aggregates, queues and data availability."""
+    """Fetches raw pages of conversation aggregates, their day totals, and the routing queues."""
 
     def __init__(
         self,
@@ -620,15 +623,20 @@ class GenesysClient:
         self.stats.merge(stats)
         return queues
 
-    def data_availability(self) -> datetime:
-        """Up to when Genesys says analytics data is complete (UTC)."""
-        apis = self._sdk_apis()
+    def day_totals(self, query: AggregateQuery, days: Sequence[date]) -> list[RawPage]:
+        """The answers of `query` (a by-day query, see `genesys_assets.source_parity`) for
+        `days`: one synchronous request per run of consecutive days, at most
+        `TOTALS_MAX_DAYS` long. Not staged, and through the same transport, rate limit and
+        retries as every other request."""
         stats = RequestStats()
-        with apis.http.call("data availability", stats):
-            response = apis.conversations.get_analytics_conversations_details_jobs_availability()
+        pages: list[RawPage] = []
+        for run in consecutive_chunks(days, TOTALS_MAX_DAYS):
+            interval = day_interval(run[0], query.time_zone, run[-1])
+            pages.append(
+                self._query_sync(query.body(interval), stats, f"day totals {_label(run, interval)}")
+            )
         self.stats.merge(stats)
-        raw = response.json()["dataAvailabilityDate"]
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(UTC)
+        return pages
 
     def _sdk_apis(self) -> Any:
         with self._apis_lock:

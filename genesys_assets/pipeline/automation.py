@@ -1,17 +1,21 @@
-"""When loads run by themselves: a daily refresh per dataset, and a final load per day.
+"""When loads run by themselves: a daily refresh per dataset, and the settling sensor.
 
-Genesys stamps a metric when its value is complete (handle time at the end of after-call work),
-so a day's numbers keep moving after midnight. Two mechanisms cover that:
-- each dataset's schedule re-loads the last N complete days every day (N = `refresh_days`);
-- the sensor asks Genesys up to when its data is complete (`dataAvailabilityDate`) and requests
-  one final load of every day once that date has passed the day's end.
+Closed days still change for a while: Genesys ingests some events late, reprocesses recent days
+at night, and applies some org settings (the service-level options) to past dates. Two
+mechanisms keep recent days right:
+- the settling sensor (`genesys_settling`, the precise one) compares Genesys' day totals of the
+  last `settling.days` days with the warehouse and re-loads exactly the days that differ
+  (`genesys_assets.settling`);
+- each dataset's schedule, the simple fallback, re-loads the last `refresh_days` complete days
+  every day, whether they changed or not.
 Both request one run per day, so each run's checks are recorded against its partition.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from dagster import (
+    AssetSelection,
     DefaultSensorStatus,
     RunRequest,
     ScheduleDefinition,
@@ -25,35 +29,14 @@ from dagster import (
 )
 
 from genesys_assets.datasets import DatasetsFile
-from genesys_assets.pipeline.resources import GenesysResource
+from genesys_assets.pipeline.checks import check_keys
+from genesys_assets.pipeline.keys import dataset_asset_keys
+from genesys_assets.pipeline.resources import GenesysResource, WarehouseResource
+from genesys_assets.settling import SettlingState, compare_round, recent_days
 
-# A sensor that was off for a long time catches up this many days per evaluation.
-MAX_DAYS_PER_TICK = 14
-
-
-def refresh_days(today: date, refresh: int, first_day: date) -> list[date]:
-    """The last `refresh` complete local days before `today`, oldest first."""
-    days = [today - timedelta(days=n) for n in range(refresh, 0, -1)]
-    return [d for d in days if d >= first_day]
-
-
-def final_days(last_final: date, cursor: str | None, first_day: date) -> list[date]:
-    """Days to load for the last time: after the cursor, up to the newest complete one."""
-    if last_final < first_day:
-        return []
-    if cursor is None:
-        return [last_final]  # a new sensor starts from now, it does not replay history
-    start = max(date.fromisoformat(cursor) + timedelta(days=1), first_day)
-    days: list[date] = []
-    while start <= last_final and len(days) < MAX_DAYS_PER_TICK:
-        days.append(start)
-        start += timedelta(days=1)
-    return days
-
-
-def newest_complete_day(available: datetime, time_zone: str) -> date:
-    """A local day is complete once the availability date reaches the next local midnight."""
-    return available.astimezone(ZoneInfo(time_zone)).date() - timedelta(days=1)
+SETTLING_SENSOR = "genesys_settling"
+# Dagster keeps tag values short; the full reason is in the tick's log.
+_TAG_LENGTH = 200
 
 
 def build_refresh_schedule(name: str, job_name: str, config: DatasetsFile) -> ScheduleDefinition:
@@ -64,13 +47,14 @@ def build_refresh_schedule(name: str, job_name: str, config: DatasetsFile) -> Sc
         execution_timezone=config.org.time_zone,
         description=(
             f"Every day at '{config.schedule.cron}' ({config.org.time_zone}), re-load the last "
-            f"{config.schedule.refresh_days} complete days of {name}: Genesys keeps updating "
-            "recent buckets."
+            f"{config.schedule.refresh_days} complete days of {name}, changed or not: closed "
+            "days still change for a while. The genesys_settling sensor re-loads only the days "
+            "that did."
         ),
     )
     def refresh(context: ScheduleEvaluationContext) -> SkipReason | list[RunRequest]:
         tick = context.scheduled_execution_time.astimezone(ZoneInfo(config.org.time_zone))
-        days = refresh_days(tick.date(), config.schedule.refresh_days, config.org.start_date)
+        days = recent_days(tick.date(), config.schedule.refresh_days, config.org.start_date)
         if not days:
             return SkipReason(f"no complete day since {config.org.start_date} yet")
         return [
@@ -85,38 +69,63 @@ def build_refresh_schedule(name: str, job_name: str, config: DatasetsFile) -> Sc
     return refresh
 
 
-def build_final_load_sensor(job_name: str, config: DatasetsFile) -> SensorDefinition:
+def build_settling_sensor(config: DatasetsFile) -> SensorDefinition:
+    """A re-load is a run of the day's dataset assets and their checks."""
+    settling = config.settling
+    zone = ZoneInfo(config.org.time_zone)
+    datasets = {dataset.name: dataset for dataset in config.datasets}
+    assets = {name: dataset_asset_keys(dataset) for name, dataset in datasets.items()}
+
     @sensor(
-        name="genesys_final_loads",
-        job_name=job_name,
-        minimum_interval_seconds=15 * 60,
+        name=SETTLING_SENSOR,
+        target=AssetSelection.assets(*(key for keys in assets.values() for key in keys)),
+        minimum_interval_seconds=settling.interval_minutes * 60,
         default_status=DefaultSensorStatus.STOPPED,
         description=(
-            "Requests the final load of each day, every dataset, once Genesys reports its data "
-            "complete past the day's end (GET /api/v2/analytics/conversations/details/jobs/"
-            "availability)."
+            f"Every {settling.interval_minutes} min, compares Genesys' day totals of the last "
+            f"{settling.days} complete days with the warehouse (one request per dataset) and "
+            "re-loads exactly the days that differ, one run per day and change. A day that "
+            f"has matched for {settling.matched_for_hours:g} h is settled and no longer asked "
+            "about."
         ),
     )
-    def final_loads(
-        context: SensorEvaluationContext, genesys: GenesysResource
-    ) -> SkipReason | SensorResult:
-        available = genesys.get_client().data_availability()
-        last_final = newest_complete_day(available, config.org.time_zone)
-        days = final_days(last_final, context.cursor, config.org.start_date)
-        if not days:
-            return SkipReason(
-                f"data available up to {available:%Y-%m-%d %H:%M} UTC; no new complete day"
+    def genesys_settling(
+        context: SensorEvaluationContext, genesys: GenesysResource, warehouse: WarehouseResource
+    ) -> SensorResult:
+        now = datetime.now(UTC)
+        state = SettlingState.from_cursor(context.cursor)
+        found = compare_round(
+            genesys.get_client(),
+            warehouse.get_warehouse(),
+            config.datasets,
+            state,
+            now,
+            now.astimezone(zone).date(),
+            settling,
+            config.org.start_date,
+        )
+        # The tick's log in the UI: what was compared, and why each re-load was asked for.
+        for line in found.lines:
+            context.log.info(line)
+        requests = [
+            RunRequest(
+                # The same change of the same day is one request, however many ticks see it
+                # before its re-load has run; a further change is a new one.
+                run_key=f"settle-{reload.dataset}-{reload.day}-{reload.fingerprint}",
+                asset_selection=assets[reload.dataset],
+                asset_check_keys=check_keys(datasets[reload.dataset]),
+                partition_key=reload.day.isoformat(),
+                tags={
+                    "genesys_assets/load": "settling",
+                    "genesys_assets/settling_reason": reload.reason[:_TAG_LENGTH],
+                },
             )
+            for reload in found.reloads
+        ]
         return SensorResult(
-            run_requests=[
-                RunRequest(
-                    run_key=f"final-{day}",
-                    partition_key=day.isoformat(),
-                    tags={"genesys_assets/load": "final"},
-                )
-                for day in days
-            ],
-            cursor=days[-1].isoformat(),
+            run_requests=requests,
+            skip_reason=None if requests else SkipReason(" | ".join(found.lines)),
+            cursor=state.to_cursor(),
         )
 
-    return final_loads
+    return genesys_settling

@@ -1,10 +1,14 @@
 """The checks on each warehouse table: one evaluation per day and check, blocking.
 
-Both checks of a table are one step (a multi-asset check). They run after the table in the
+The checks of a table are one step (a multi-asset check). They run after the table in the
 same run (a failed day fails the run) and on their own from the checks job (`build_checks_job`),
 for a day or a backfill of days, e.g. after someone touched the table.
-Both compare the warehouse's rows for a day's `partition_date` with the staged Parquet file
-that the warehouse's load log says the day was loaded from (see `genesys_assets.parity`).
+- `row_count_parity` and `totals_parity` compare the warehouse's rows for a day's
+  `partition_date` with the staged Parquet file that the warehouse's load log says the day was
+  loaded from (see `genesys_assets.parity`): is the warehouse what was staged?
+- `source_parity` compares the warehouse's totals with Genesys' own day totals (see
+  `genesys_assets.source_parity`): is it what Genesys has? On a day still settling a
+  difference is a warning (the settling sensor re-loads the day), later an error.
 
 Dagster ties an `AssetCheckResult` to a partition only in a single-partition run, so a range
 run would record one result for no day, and every day's planned evaluation would stay Skipped.
@@ -14,8 +18,9 @@ plain output.
 """
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dagster import (
     AssetCheckEvaluation,
@@ -47,7 +52,8 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from genesys_assets.datasets import Dataset
+from genesys_assets.daily import describe_days
+from genesys_assets.datasets import Dataset, Settling
 from genesys_assets.parity import (
     LoadedFiles,
     Parity,
@@ -55,8 +61,11 @@ from genesys_assets.parity import (
     row_count_parity,
     totals_parity,
 )
+from genesys_assets.pipeline.failures import reported
 from genesys_assets.pipeline.keys import table_key
-from genesys_assets.pipeline.resources import StageResource, WarehouseResource
+from genesys_assets.pipeline.resources import GenesysResource, StageResource, WarehouseResource
+from genesys_assets.settling import settling_since
+from genesys_assets.source_parity import compare_with_source, not_comparable
 from genesys_assets.stage.parquet_files import ParquetStore
 from genesys_assets.warehouse import Warehouse
 
@@ -79,13 +88,32 @@ CHECKS: dict[str, tuple[Comparison, str]] = {
 }
 
 
+SOURCE_CHECK = "source_parity"
+SOURCE_DESCRIPTION = (
+    "Per metric, the day's sums of stat_count, stat_sum and oServiceLevel's numerator and "
+    "denominator in the warehouse equal Genesys' own day totals (the dataset's metrics and "
+    "filter, by day, no group-by). A difference on a day still settling is a warning."
+)
+
+
+def check_names(dataset: Dataset) -> list[str]:
+    """The dataset's checks: the source check only where its groups add up to the day."""
+    return [*CHECKS, *([SOURCE_CHECK] if not_comparable(dataset) is None else [])]
+
+
 def check_keys(dataset: Dataset) -> list[AssetCheckKey]:
-    return [AssetCheckKey(table_key(dataset), name) for name in CHECKS]
+    return [AssetCheckKey(table_key(dataset), name) for name in check_names(dataset)]
 
 
-def build_checks(dataset: Dataset, partitions: DailyPartitionsDefinition) -> AssetChecksDefinition:
-    """Both checks of a dataset's table as one step: they read the same load log, the same
-    staged files and the same warehouse, and a range pays for one process, not two.
+def _description(name: str) -> str:
+    return SOURCE_DESCRIPTION if name == SOURCE_CHECK else CHECKS[name][1]
+
+
+def build_checks(
+    dataset: Dataset, partitions: DailyPartitionsDefinition, settling: Settling
+) -> AssetChecksDefinition:
+    """The checks of a dataset's table as one step: they read the same load log, the same
+    staged files and the same warehouse, and a range pays for one process, not three.
 
     Not part of the table's own step, which holds the warehouse pool: the checks only read,
     and the other dataset's load must not wait for them.
@@ -99,9 +127,9 @@ def build_checks(dataset: Dataset, partitions: DailyPartitionsDefinition) -> Ass
                 asset=table_key(dataset),
                 blocking=True,
                 partitions_def=partitions,
-                description=description,
+                description=_description(name),
             )
-            for name, (_, description) in CHECKS.items()
+            for name in check_names(dataset)
         ],
         can_subset=True,
     )
@@ -109,10 +137,12 @@ def build_checks(dataset: Dataset, partitions: DailyPartitionsDefinition) -> Ass
         context: AssetCheckExecutionContext,
         warehouse: WarehouseResource,
         stage: StageResource,
+        genesys: GenesysResource,
     ) -> Iterator[AssetCheckEvaluation | Output[None]]:
         selected = [k for k in check_keys(dataset) if k in context.selected_asset_check_keys]
         names = [k.name for k in selected]
-        yield from verify(context, dataset, names, warehouse.get_warehouse(), stage)
+        target = warehouse.get_warehouse()
+        yield from verify(context, dataset, names, target, stage, genesys, settling)
         # What completes each check in Dagster's plan; the evaluations above carry the verdicts.
         assets_def = context.op_execution_context.assets_def
         for key in selected:
@@ -122,7 +152,10 @@ def build_checks(dataset: Dataset, partitions: DailyPartitionsDefinition) -> Ass
 
 
 def build_checks_job(
-    datasets: Sequence[Dataset], partitions: DailyPartitionsDefinition, name: str
+    datasets: Sequence[Dataset],
+    partitions: DailyPartitionsDefinition,
+    settling: Settling,
+    name: str,
 ) -> JobDefinition:
     """Every dataset's checks for a day (or a backfill of days), nothing reloaded.
 
@@ -131,14 +164,14 @@ def build_checks_job(
     no day. The ops run the checks' own code and log the same per-day evaluations, which the UI
     shows on each check.
     """
-    ops = [_check_op(dataset) for dataset in datasets]
+    ops = [_check_op(dataset, settling) for dataset in datasets]
 
     @job(
         name=name,
         partitions_def=partitions,
         description=(
             "Every dataset's checks for a day, nothing reloaded: is the warehouse still what "
-            "was staged? Pick a day in the Launchpad, or backfill a range."
+            "was staged, and what Genesys has? Pick a day in the Launchpad, or backfill a range."
         ),
     )
     def checks_job() -> None:
@@ -148,15 +181,20 @@ def build_checks_job(
     return checks_job
 
 
-def _check_op(dataset: Dataset) -> OpDefinition:
+def _check_op(dataset: Dataset, settling: Settling) -> OpDefinition:
     @op(
         name=f"verify_{dataset.name}",
-        description=" ".join(description for _, description in CHECKS.values()),
+        description=" ".join(_description(name) for name in check_names(dataset)),
     )
     def check_op(
-        context: OpExecutionContext, warehouse: WarehouseResource, stage: StageResource
+        context: OpExecutionContext,
+        warehouse: WarehouseResource,
+        stage: StageResource,
+        genesys: GenesysResource,
     ) -> Iterator[AssetCheckEvaluation | Output[None]]:
-        yield from verify(context, dataset, list(CHECKS), warehouse.get_warehouse(), stage)
+        target = warehouse.get_warehouse()
+        names = check_names(dataset)
+        yield from verify(context, dataset, names, target, stage, genesys, settling)
         yield Output(None)
 
     return check_op
@@ -168,23 +206,41 @@ def verify(
     check_names: Sequence[str],
     warehouse: Warehouse,
     stage: StageResource,
+    genesys: GenesysResource,
+    settling: Settling,
 ) -> Iterator[AssetCheckEvaluation]:
-    """One evaluation per day and check; a failed day fails the step after all are logged."""
+    """One evaluation per day and check; a failed day fails the step after all are logged (a
+    warning, on a day still settling, does not)."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
     store = ParquetStore(stage.get_stage())
     # Each warehouse query opens its own short connection: DuckDB lets one process in at a time,
     # and a connection held while the staged files are read would hold up the other dataset's
     # load for seconds.
-    # Both comparisons start from the same load-log lookup and footers: read them once.
+    # The staged comparisons start from the same load-log lookup and footers: read them once.
     files = loaded_staged_files(warehouse, store, dataset.name, days)
     results = {
-        name: CHECKS[name][0](warehouse, store, dataset.name, days, files) for name in check_names
+        name: CHECKS[name][0](warehouse, store, dataset.name, days, files)
+        for name in check_names
+        if name in CHECKS
     }
+    if SOURCE_CHECK in check_names:
+        today = datetime.now(ZoneInfo(dataset.query.time_zone)).date()
+        with reported(f"{dataset.name}: {SOURCE_CHECK} for {describe_days(days)}"):
+            compared = compare_with_source(
+                genesys.get_client(), warehouse, dataset, days, settling_since(today, settling)
+            )
+        results[SOURCE_CHECK] = compared.verdicts
     targets = checked_materializations(context.instance, table_key(dataset), days)
     for name, found in results.items():
         for result in found:
             yield evaluation(table_key(dataset), name, result, targets.get(result.day))
-    failed = {name: [r for r in found if not r.passed] for name, found in results.items()}
+    warned = [r for found in results.values() for r in found if not r.passed and r.warn_only]
+    for result in warned:
+        context.log.warning(f"{dataset.name}: {result.summary}")
+    failed = {
+        name: [r for r in found if not r.passed and not r.warn_only]
+        for name, found in results.items()
+    }
     if any(failed.values()):
         raise Failure(
             description=f"{dataset.name}: "
@@ -200,7 +256,8 @@ def verify(
                 )
             },
         )
-    context.log.info(f"{', '.join(check_names)}: all {len(days)} days of {dataset.name} agree")
+    agree = "agree" if not warned else f"agree but for {len(warned)} day(s) still settling"
+    context.log.info(f"{', '.join(check_names)}: all {len(days)} days of {dataset.name} {agree}")
 
 
 def checked_materializations(
@@ -248,7 +305,7 @@ def evaluation(
         passed=result.passed,
         partition=result.day.isoformat(),
         target_materialization_data=target,
-        severity=AssetCheckSeverity.ERROR,
+        severity=AssetCheckSeverity.WARN if result.warn_only else AssetCheckSeverity.ERROR,
         blocking=True,
         description=result.summary,
         metadata={k: _value(v) for k, v in result.details.items()},

@@ -385,6 +385,7 @@ def genesys_resource(
         "max_attempts": _number(env, "GENESYS_MAX_ATTEMPTS", 8, int),
         "max_retry_wait_s": _seconds(env, "GENESYS_MAX_RETRY_WAIT", 60.0, float),
         "job_timeout_s": _seconds(env, "GENESYS_JOB_TIMEOUT", 1800.0, float),
+        "job_page_size": _number(env, "GENESYS_JOB_PAGE_SIZE", 500, int),
         "query_mode": env.get("GENESYS_QUERY_MODE") or "auto",
     }
     api_url = _url(env, "GENESYS_API_HOST")

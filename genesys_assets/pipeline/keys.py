@@ -15,3 +15,8 @@ def parquet_key(dataset: Dataset) -> AssetKey:
 
 def table_key(dataset: Dataset) -> AssetKey:
     return AssetKey(dataset.name)
+
+
+def dataset_asset_keys(dataset: Dataset) -> list[AssetKey]:
+    """What a day's re-load materializes: the raw pages, the Parquet file and the table."""
+    return [raw_pages_key(dataset), parquet_key(dataset), table_key(dataset)]

@@ -74,6 +74,7 @@ class GenesysResource(ConfigurableResource):
     max_attempts: int = 8
     max_retry_wait_s: float = 60.0
     job_timeout_s: float = 1800.0
+    job_page_size: int = Field(default=500, description="result containers per async-job page")
 
     # Typed Any: pydantic evaluates these annotations, and the types live in modules that are
     # only imported once a run needs them.
@@ -100,6 +101,7 @@ class GenesysResource(ConfigurableResource):
             memory_budget_bytes=self.memory_budget_bytes // self.parallel_fetches,
             mode=self.query_mode,
             job_timeout_s=self.job_timeout_s,
+            job_page_size=self.job_page_size,
         )
 
     @abstractmethod

@@ -186,9 +186,15 @@ def _aware(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+# The statistics that add up over buckets and groups (a minimum, a ratio or a target does not),
+# as the API names them; their columns are stat_<name>.
+ADDITIVE_STATS: tuple[str, ...] = ("count", "sum", "numerator", "denominator")
+
+
 def totals_sql(table: str, days: int) -> str:
+    sums = ", ".join(f"SUM(stat_{stat})" for stat in ADDITIVE_STATS)
     return (
-        f"SELECT {PARTITION_COLUMN}, metric, SUM(stat_count), SUM(stat_sum) FROM {table} "
+        f"SELECT {PARTITION_COLUMN}, metric, {sums} FROM {table} "
         f"WHERE {days_filter(days)} GROUP BY {PARTITION_COLUMN}, metric "
         f"ORDER BY {PARTITION_COLUMN}, metric"
     )
@@ -353,11 +359,28 @@ class Warehouse(ABC):
         self, table: str, days: Sequence[date]
     ) -> dict[date, dict[str, tuple[int, float]]]:
         """Per day and metric: (sum of stat_count, sum of stat_sum)."""
-        totals: dict[date, dict[str, tuple[int, float]]] = {day: {} for day in days}
+        return {
+            day: {
+                metric: (int(stats.get("count", 0)), float(stats.get("sum", 0.0)))
+                for metric, stats in metrics.items()
+            }
+            for day, metrics in self.partition_stat_totals(table, days).items()
+        }
+
+    def partition_stat_totals(
+        self, table: str, days: Sequence[date]
+    ) -> dict[date, dict[str, dict[str, float]]]:
+        """Per day and metric, the sum of each additive statistic the metric has (a statistic
+        that is NULL in every row of the metric is left out)."""
+        totals: dict[date, dict[str, dict[str, float]]] = {day: {} for day in days}
         if days:
             sql = totals_sql(self.qualified(table), len(days))
-            for day, metric, count, total in self._query(table, sql, list(days)):
-                totals[as_date(day)][metric] = (int(count or 0), float(total or 0.0))
+            for day, metric, *sums in self._query(table, sql, list(days)):
+                totals[as_date(day)][metric] = {
+                    stat: float(value)
+                    for stat, value in zip(ADDITIVE_STATS, sums, strict=True)
+                    if value is not None
+                }
         return totals
 
     @abstractmethod

@@ -120,7 +120,10 @@ def compare(
         if not same:
             differing.append(metric)
     passed = not differing
-    shown = "; ".join(_difference(e) for e in per_metric if not e["agrees"])
+    if genesys and not warehouse:
+        shown = f"the warehouse has no rows for the day, Genesys has {len(genesys)} metrics"
+    else:
+        shown = "; ".join(_difference(e) for e in per_metric if not e["agrees"])
     if passed:
         summary = f"{day}: the totals of {len(per_metric)} metrics agree with Genesys"
     else:
@@ -133,13 +136,32 @@ def compare(
                 else f": re-materialize {table} for partition {day}"
             )
         )
-    return Parity(
-        day,
-        passed,
-        summary,
-        {"metrics": per_metric, "differing": differing, "difference": shown, "settling": settling},
-        warn_only=settling,
-    )
+    details: dict[str, Any] = {
+        "metrics_compared": len(per_metric),
+        "metrics_differing": len(differing),
+        "both_sides": _table(per_metric),
+        "metrics": per_metric,
+        "settling": settling,
+    }
+    if differing:
+        details.update(differing=differing, difference=shown)
+    return Parity(day, passed, summary, details, warn_only=settling)
+
+
+def _table(per_metric: Sequence[Mapping[str, Any]]) -> str:
+    """Both sides per metric as a Markdown table (what the UI shows without a click)."""
+    lines = [
+        "| metric | stat | Genesys | warehouse | agrees |",
+        "|---|---|---:|---:|---|",
+    ]
+    for entry in per_metric:
+        for stat in ADDITIVE_STATS:
+            if f"genesys_{stat}" in entry:
+                lines.append(
+                    f"| {entry['metric']} | {stat} | {entry[f'genesys_{stat}']:,} | "
+                    f"{entry[f'warehouse_{stat}']:,} | {'yes' if entry['agrees'] else '**no**'} |"
+                )
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

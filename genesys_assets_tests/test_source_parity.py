@@ -331,6 +331,6 @@ def test_the_sensor_tick_history_explains_itself(org):
         (day - timedelta(days=n)).isoformat() for n in range(6, 0, -1)
     ]
     request = result.run_requests[0]
-    assert "in Genesys vs 0" in request.tags["genesys_assets/settling_reason"]
+    assert "the warehouse has no rows for the day" in request.tags["genesys_assets/settling_reason"]
     cursor = json.loads(result.cursor)
     assert list(cursor["matched_since"]["queue_performance"]) == [day.isoformat()]

@@ -308,9 +308,15 @@ def evaluation(
         severity=AssetCheckSeverity.WARN if result.warn_only else AssetCheckSeverity.ERROR,
         blocking=True,
         description=result.summary,
-        metadata={k: _value(v) for k, v in result.details.items()},
+        metadata={k: _value(k, v) for k, v in result.details.items()},
     )
 
 
-def _value(value: Any) -> Any:
+# Details that are Markdown text (the source check's table of both sides per metric).
+_MARKDOWN = frozenset({"both_sides"})
+
+
+def _value(key: str, value: Any) -> Any:
+    if key in _MARKDOWN:
+        return MetadataValue.md(value)
     return MetadataValue.json(value) if isinstance(value, list | dict) else value

@@ -106,3 +106,20 @@ class RawClient:
         if response.status != 200:
             raise RuntimeError(f"query failed: {response.status} {response.body!r}")
         return response.json()
+
+
+# (group, interval, metric) -> stats: an aggregates answer cell by cell.
+Cells = dict[tuple[tuple[tuple[str, Any], ...], str, str], dict[str, Any]]
+
+
+def cells(answer: dict[str, Any]) -> Cells:
+    """{(group, interval, metric): stats} of an aggregates answer."""
+    out: Cells = {}
+    for container in answer["results"]:
+        group = tuple(sorted(container["group"].items()))
+        for data in container["data"]:
+            for metric in data["metrics"]:
+                key = (group, data["interval"], metric["metric"])
+                assert key not in out, f"duplicate cell {key}"
+                out[key] = metric["stats"]
+    return out

@@ -16,7 +16,7 @@ from genesys_assets.simulator import IMPLEMENTED_METRICS, Simulator, SimulatorCo
 from genesys_assets.simulator.org import MEDIA_TYPES
 from genesys_assets.simulator.traffic import STREAMS
 
-from .raw_http import RawClient
+from .raw_http import Cells, RawClient, cells
 
 FAR_FUTURE = datetime(2026, 1, 1, tzinfo=UTC)  # every simulated day below is complete
 NY = "America/New_York"
@@ -31,8 +31,6 @@ CONFIG = SimulatorConfig(
     rate_limit_per_minute=100_000,
 )
 
-Cells = dict[tuple[tuple[tuple[str, str], ...], str, str], dict[str, Any]]
-
 
 @pytest.fixture(scope="module")
 def sim() -> Any:
@@ -45,19 +43,6 @@ def client(sim: Simulator) -> RawClient:
     raw = RawClient(sim.base_url, sim.client_id, sim.client_secret)
     raw.login()
     return raw
-
-
-def cells(answer: dict[str, Any]) -> Cells:
-    """{(group, interval, metric): stats} of an aggregates answer."""
-    out: Cells = {}
-    for container in answer["results"]:
-        group = tuple(sorted(container["group"].items()))
-        for data in container["data"]:
-            for metric in data["metrics"]:
-                key = (group, data["interval"], metric["metric"])
-                assert key not in out, f"duplicate cell {key}"
-                out[key] = metric["stats"]
-    return out
 
 
 def rollup(answer: dict[str, Any], keep: set[str]) -> dict[tuple[Any, str], dict[str, Any]]:

@@ -19,7 +19,7 @@ import pytest
 from genesys_assets.simulator import IMPLEMENTED_METRICS, Simulator
 from genesys_assets.simulator.revisions import REPROCESSED_METRICS
 
-from .raw_http import RawClient
+from .raw_http import Cells, RawClient, cells
 
 QUERY = "/api/v2/analytics/conversations/aggregates/query"
 JOBS = "/api/v2/analytics/conversations/aggregates/jobs"
@@ -32,7 +32,6 @@ FAR_FUTURE = datetime(2026, 1, 1, tzinfo=UTC)
 ALL_METRICS = list(IMPLEMENTED_METRICS)
 
 Start = Callable[..., Simulator]
-Cells = dict[tuple[tuple[tuple[str, Any], ...], str, str], dict[str, Any]]
 
 
 def client(sim: Simulator) -> RawClient:
@@ -50,17 +49,6 @@ def body(interval: str = DAY, granularity: str = "PT1H", **extra: Any) -> dict[s
         "metrics": ALL_METRICS,
         **extra,
     }
-
-
-def cells(answer: dict[str, Any]) -> Cells:
-    """{(group, interval, metric): stats} of an aggregates answer."""
-    out: Cells = {}
-    for container in answer["results"]:
-        group = tuple(sorted(container["group"].items()))
-        for data in container["data"]:
-            for metric in data["metrics"]:
-                out[(group, data["interval"], metric["metric"])] = metric["stats"]
-    return out
 
 
 def total(found: Cells, field: str = "count", metrics: set[str] | None = None) -> int:

@@ -119,6 +119,48 @@ def test_a_closed_day_that_changed_after_its_load_fails_its_source_check_alone(o
     assert reloaded.success and all(e.passed for e in evaluations(reloaded).values())
 
 
+@pytest.mark.parametrize(
+    ("options", "changed"),
+    [
+        # The org's service-level options, applied to past dates: only oServiceLevel moves.
+        (
+            {"service_level_change_at": local(CLOSED_DAY + timedelta(days=3), 9)},
+            {"oServiceLevel"},
+        ),
+        # The nightly pass corrects talk and handle times: their sums move, no count does.
+        (
+            {"reprocessing_after_hours": 30.0, "reprocessing_share": 0.2},
+            {"tHandle", "tTalk", "tTalkComplete"},
+        ),
+    ],
+    ids=["service-level-settings", "reprocessing"],
+)
+def test_a_closed_day_revised_by_genesys_fails_on_exactly_the_revised_metrics(
+    org, options, changed
+):
+    simulator = org(now=local(CLOSED_DAY + timedelta(days=1), 6), **options)
+    defs = build_definitions(datasets.load())
+    instance = DagsterInstance.ephemeral()
+    assert run_job(defs, MAIN_JOB, CLOSED_DAY, instance).success
+
+    simulator.set_now(local(CLOSED_DAY + timedelta(days=4), 12))  # after the revision
+    found = evaluations(run_job(defs, CHECKS_JOB, CLOSED_DAY, instance))
+    for dataset in ("queue_performance", "agent_performance"):
+        source = found[f"{dataset}.source_parity"]
+        revised = changed & set(datasets.load().get(dataset).metrics)
+        if revised:
+            assert not source.passed
+            assert set(source.metadata["differing"].value) == revised
+        else:
+            assert source.passed, "a dataset without the revised metrics is unaffected"
+        assert found[f"{dataset}.row_count_parity"].passed
+    if "reprocessing_after_hours" in options:
+        metrics = found["agent_performance.source_parity"].metadata["metrics"].value
+        talk = next(m for m in metrics if m["metric"] == "tTalk")
+        assert talk["genesys_count"] == talk["warehouse_count"]
+        assert talk["genesys_sum"] > talk["warehouse_sum"]
+
+
 def test_a_dropped_group_fails_the_source_check_while_the_stage_checks_pass(org):
     simulator = org(now=local(CLOSED_DAY + timedelta(days=2), 0))
     queue = simulator.org.queues[0].id

@@ -2,7 +2,8 @@
 
 A client built against a simulator that lets everything through finds out in production which
 permission its OAuth client lacks; here each route is asked by a client holding exactly one
-permission, so a route checking the wrong one (or none) fails.
+permission, so a route checking the wrong one (or none) fails. The routes the real API opens to
+any valid token (users, divisions, languages) must answer a client holding no permission.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from typing import Any
 
 import pytest
 
-from genesys_assets.genesys.catalog import PERMISSION_AGGREGATES
+from genesys_assets.genesys.catalog import (
+    PERMISSION_AGGREGATES,
+    PERMISSION_ROUTING_SKILLS,
+    PERMISSION_WRAP_UP_CODES,
+)
 from genesys_assets.simulator import Simulator
 from genesys_assets.simulator.auth import PERMISSION_DETAILS, PERMISSION_QUEUES
 
@@ -24,7 +29,13 @@ from .raw_http import RawClient, RawResponse
 NOW = datetime(2024, 11, 6, 12, tzinfo=UTC)
 JOBS = "/api/v2/analytics/conversations/aggregates/jobs"
 QUERY_BODY = {"interval": "2024-11-04T00:00:00Z/2024-11-05T00:00:00Z", "metrics": ["nOffered"]}
-PERMISSIONS = (PERMISSION_AGGREGATES, PERMISSION_QUEUES, PERMISSION_DETAILS)
+PERMISSIONS = (
+    PERMISSION_AGGREGATES,
+    PERMISSION_QUEUES,
+    PERMISSION_DETAILS,
+    PERMISSION_WRAP_UP_CODES,
+    PERMISSION_ROUTING_SKILLS,
+)
 # One client per permission, and one with none at all.
 ONLY = {permission: (f"only-{i}", f"secret-{i}") for i, permission in enumerate(PERMISSIONS)}
 NOTHING = ("nothing", "nothing-secret")
@@ -34,7 +45,7 @@ NOTHING = ("nothing", "nothing-secret")
 class Call:
     method: str
     path: str  # {job} stands for a fulfilled job's id
-    permission: str
+    permission: str | None  # None: any valid token will do
     success: int
     body: dict[str, Any] | None = None
 
@@ -47,6 +58,11 @@ CALLS = [
     Call("DELETE", JOBS + "/{job}", PERMISSION_AGGREGATES, 204),
     Call("GET", "/api/v2/routing/queues", PERMISSION_QUEUES, 200),
     Call("GET", "/api/v2/analytics/conversations/details/jobs/availability", PERMISSION_DETAILS, 200),
+    Call("GET", "/api/v2/users", None, 200),
+    Call("GET", "/api/v2/routing/wrapupcodes", PERMISSION_WRAP_UP_CODES, 200),
+    Call("GET", "/api/v2/authorization/divisions", None, 200),
+    Call("GET", "/api/v2/routing/skills", PERMISSION_ROUTING_SKILLS, 200),
+    Call("GET", "/api/v2/routing/languages", None, 200),
 ]  # fmt: skip
 
 
@@ -83,7 +99,8 @@ def send(raw: RawClient, call: Call, job_id: str) -> RawResponse:
     return raw.request(call.method, call.path.format(job=job_id), call.body)
 
 
-def assert_denied(answer: RawResponse, permission: str) -> None:
+def assert_denied(answer: RawResponse, permission: str | None) -> None:
+    assert permission is not None, "a route open to any token denied a client"
     assert answer.status == 403, answer.body
     error = answer.json()
     assert error["code"] == "missing.permissions" and error["status"] == 403
@@ -100,15 +117,19 @@ def test_each_route_answers_exactly_the_clients_holding_its_permission(
     job_id = fulfilled_job(sim)
     for permission, credentials in ONLY.items():
         answer = send(logged_in(sim, *credentials), call, job_id)
-        if permission == call.permission:
+        if call.permission in (permission, None):
             assert answer.status == call.success, answer.body
         else:
             assert_denied(answer, call.permission)
-    assert_denied(send(logged_in(sim, *NOTHING), call, job_id), call.permission)
+    nothing = send(logged_in(sim, *NOTHING), call, job_id)
+    if call.permission is None:
+        assert nothing.status == call.success, nothing.body
+    else:
+        assert_denied(nothing, call.permission)
 
 
 @pytest.mark.parametrize("call", CALLS, ids=lambda c: f"{c.method} {c.path}")
-def test_the_main_client_has_aggregates_and_queues_and_a_restricted_one_queues_only(
+def test_the_main_client_has_all_but_details_and_a_restricted_one_queues_only(
     sim: Simulator, call: Call
 ) -> None:
     job_id = fulfilled_job(sim)
@@ -118,7 +139,7 @@ def test_the_main_client_has_aggregates_and_queues_and_a_restricted_one_queues_o
     else:
         assert main.status == call.success, main.body
     restricted = send(logged_in(sim, "restricted", "restricted-secret"), call, job_id)
-    if call.permission == PERMISSION_QUEUES:
+    if call.permission in (PERMISSION_QUEUES, None):
         assert restricted.status == call.success, restricted.body
     else:
         assert_denied(restricted, call.permission)

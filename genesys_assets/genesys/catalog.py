@@ -78,6 +78,16 @@ FILTER_TYPES: tuple[str, ...] = ("and", "or")
 
 PERMISSION_AGGREGATES = "analytics:conversationAggregate:view"
 
+# What the dimension listings need, as the SDK's generated docs say of each endpoint
+# ("Requires ... permissions", MyPureCloud/platform-client-sdk-python build/docs, 257.1.0):
+# GET /api/v2/routing/wrapupcodes requires routing:wrapupCode:view, GET /api/v2/routing/skills
+# routing:skill:view; GET /api/v2/users, /api/v2/authorization/divisions and
+# /api/v2/routing/languages require none (any valid token). Older SDK docs named
+# routing:skill:manage for the skills listing; an OAuth client set up for these listings should
+# hold both view permissions, which cost nothing where they are not checked.
+PERMISSION_WRAP_UP_CODES = "routing:wrapupCode:view"
+PERMISSION_ROUTING_SKILLS = "routing:skill:view"
+
 _METRIC_SET = frozenset(METRICS)
 _DIMENSION_SET = frozenset(DIMENSIONS)
 

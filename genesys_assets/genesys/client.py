@@ -6,8 +6,9 @@ and handed back in order, each either by the synchronous aggregates query or by 
 aggregates job followed cursor by cursor. How long the chunks are and how many are in flight
 is sized from a memory budget and the bytes per day the org's answers take, bounded before the
 first answer by one small query (`genesys_assets.genesys.sizing`, `GenesysClient.fetch_days`).
-It also lists routing queues and asks for the day totals the source checks compare with. No
-Dagster here: the pipeline's resource wraps this class.
+It also lists the dimensions (routing queues, users, wrap-up codes, divisions, routing skills
+and languages) and asks for the day totals the source checks compare with. No Dagster here: the
+pipeline's resource wraps this class.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +28,13 @@ from typing import Any
 
 from genesys_assets.genesys import regions
 from genesys_assets.genesys.auth import ClientCredentials, TokenProvider
-from genesys_assets.genesys.errors import GenesysConfigError, GenesysError, GenesysJobError
+from genesys_assets.genesys.catalog import PERMISSION_ROUTING_SKILLS, PERMISSION_WRAP_UP_CODES
+from genesys_assets.genesys.errors import (
+    GenesysConfigError,
+    GenesysError,
+    GenesysJobError,
+    GenesysPermissionError,
+)
 from genesys_assets.genesys.pages import Fetch, RawPage
 from genesys_assets.genesys.query import AggregateQuery, Interval, consecutive_chunks, day_interval
 from genesys_assets.genesys.ratelimit import shared_limiter
@@ -143,6 +150,55 @@ class Queue:
     name: str
     division_id: str | None
     division_name: str | None
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as the dimension table keeps them. `email` is None unless it was asked for: it is
+    personal data, and joining metrics to names needs none of it."""
+
+    id: str
+    name: str | None
+    division_id: str | None
+    department: str | None
+    title: str | None
+    state: str | None  # active, inactive or deleted
+    manager_id: str | None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class WrapUpCode:
+    id: str
+    name: str | None
+    division_id: str | None
+
+
+@dataclass(frozen=True)
+class Division:
+    id: str
+    name: str | None
+    description: str | None
+    home_division: bool
+
+
+@dataclass(frozen=True)
+class RoutingSkill:
+    id: str
+    name: str | None
+    state: str | None
+
+
+@dataclass(frozen=True)
+class RoutingLanguage:
+    id: str
+    name: str | None
+    state: str | None
+
+
+# `state` of GET /api/v2/users; the API's default is `active`, which leaves out the agents who
+# left while their ids stay in every historical aggregate.
+USER_STATES = ("active", "inactive", "deleted", "any")
 
 
 class FetchCancelled(GenesysError):
@@ -623,6 +679,186 @@ class GenesysClient:
         self.stats.merge(stats)
         return queues
 
+    def list_users(
+        self, *, include_email: bool = False, state: str = "any", page_size: int | None = None
+    ) -> list[User]:
+        """Every user of `state` across all pages; by default every state, deleted included,
+        so that each user id any conversation ever had resolves to a name.
+
+        `email` stays None unless `include_email`: the API always sends it, the table keeps it
+        only when asked.
+        """
+        if state not in USER_STATES:
+            raise GenesysConfigError(
+                f"user state must be one of {', '.join(USER_STATES)}, got '{state}'"
+            )
+        apis = self._sdk_apis()
+        endpoint = "GET /api/v2/users"
+        users = []
+        for entity in self._list_entities(
+            endpoint,
+            lambda size, number: apis.users.get_users(
+                page_size=size, page_number=number, state=state
+            ),
+            page_size,
+        ):
+            users.append(
+                User(
+                    id=entity["id"],
+                    name=_text(entity, "name", endpoint),
+                    division_id=_ref_id(entity, "division", endpoint),
+                    department=_text(entity, "department", endpoint),
+                    title=_text(entity, "title", endpoint),
+                    state=_text(entity, "state", endpoint),
+                    manager_id=_ref_id(entity, "manager", endpoint),
+                    email=_text(entity, "email", endpoint) if include_email else None,
+                )
+            )
+        return users
+
+    def list_wrap_up_codes(self, *, page_size: int | None = None) -> list[WrapUpCode]:
+        """Every wrap-up code (id, name, division), across all pages."""
+        apis = self._sdk_apis()
+        endpoint = "GET /api/v2/routing/wrapupcodes"
+        return [
+            WrapUpCode(
+                id=entity["id"],
+                name=_text(entity, "name", endpoint),
+                division_id=_ref_id(entity, "division", endpoint),
+            )
+            for entity in self._list_entities(
+                endpoint,
+                lambda size, number: apis.routing.get_routing_wrapupcodes(
+                    page_size=size, page_number=number
+                ),
+                page_size,
+                permission=PERMISSION_WRAP_UP_CODES,
+            )
+        ]
+
+    def list_divisions(self, *, page_size: int | None = None) -> list[Division]:
+        """Every division of the org, the home division flagged, across all pages."""
+        apis = self._sdk_apis()
+        endpoint = "GET /api/v2/authorization/divisions"
+        divisions = []
+        for entity in self._list_entities(
+            endpoint,
+            lambda size, number: apis.authorization.get_authorization_divisions(
+                page_size=size, page_number=number
+            ),
+            page_size,
+        ):
+            home = entity.get("homeDivision", False)
+            if not isinstance(home, bool):
+                raise GenesysError(
+                    f"{endpoint}: division {entity['id']} has a 'homeDivision' of "
+                    f"{type(home).__name__}, not a boolean"
+                )
+            divisions.append(
+                Division(
+                    id=entity["id"],
+                    name=_text(entity, "name", endpoint),
+                    description=_text(entity, "description", endpoint),
+                    home_division=home,
+                )
+            )
+        return divisions
+
+    def list_routing_skills(self, *, page_size: int | None = None) -> list[RoutingSkill]:
+        """Every routing skill (id, name, state), across all pages."""
+        apis = self._sdk_apis()
+        endpoint = "GET /api/v2/routing/skills"
+        return [
+            RoutingSkill(
+                id=entity["id"],
+                name=_text(entity, "name", endpoint),
+                state=_text(entity, "state", endpoint),
+            )
+            for entity in self._list_entities(
+                endpoint,
+                lambda size, number: apis.routing.get_routing_skills(
+                    page_size=size, page_number=number
+                ),
+                page_size,
+                permission=PERMISSION_ROUTING_SKILLS,
+            )
+        ]
+
+    def list_routing_languages(self, *, page_size: int | None = None) -> list[RoutingLanguage]:
+        """Every routing language (id, name, state), across all pages."""
+        apis = self._sdk_apis()
+        endpoint = "GET /api/v2/routing/languages"
+        return [
+            RoutingLanguage(
+                id=entity["id"],
+                name=_text(entity, "name", endpoint),
+                state=_text(entity, "state", endpoint),
+            )
+            for entity in self._list_entities(
+                endpoint,
+                lambda size, number: apis.routing.get_routing_languages(
+                    page_size=size, page_number=number
+                ),
+                page_size,
+            )
+        ]
+
+    def _list_entities(
+        self,
+        endpoint: str,
+        get_page: Callable[[int, int], RawResponse],
+        page_size: int | None,
+        *,
+        permission: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The entities of every page of an entity listing, each checked to carry an id.
+
+        An answer of another shape is an error, never an empty or shorter list: a dimension
+        table replaced by it would blank names in every report without a sign. An entity listed
+        twice (the set changed between pages) is kept once. `permission` is what the endpoint
+        needs, named in the error of a 403 (the API's own message names it too).
+        """
+        size = page_size or self.settings.queue_page_size
+        stats = RequestStats()
+        entities: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        page_number = 1
+        try:
+            while True:
+                with self._sdk_apis().http.call(f"{endpoint} page {page_number}", stats):
+                    response = get_page(size, page_number)
+                where = f"{endpoint} page {page_number}"
+                page = _listing_page(response, where)
+                before = len(entities)
+                for index, entity in enumerate(page["entities"]):
+                    if not isinstance(entity, dict):
+                        raise GenesysError(f"{where}: entity {index} is not an object")
+                    entity_id = entity.get("id")
+                    if not isinstance(entity_id, str) or not entity_id:
+                        raise GenesysError(f"{where}: entity {index} has no 'id'")
+                    if entity_id not in seen:
+                        seen.add(entity_id)
+                        entities.append(entity)
+                page_count = page.get("pageCount")
+                if not page["entities"] or not page.get("nextUri"):
+                    break
+                if len(entities) == before:
+                    # Following nextUri again would loop for ever on a listing that does not move.
+                    raise GenesysError(f"{where}: only entities of earlier pages, and a nextUri")
+                if isinstance(page_count, int) and page_number >= page_count:
+                    break
+                page_number += 1
+        except GenesysPermissionError as exc:
+            if permission is None:
+                raise
+            raise GenesysPermissionError(
+                f"{endpoint} needs the permission '{permission}' in a role of the OAuth "
+                f"client: {exc}"
+            ) from exc
+        finally:
+            self.stats.merge(stats)
+        return entities
+
     def day_totals(self, query: AggregateQuery, days: Sequence[date]) -> list[RawPage]:
         """The answers of `query` (a by-day query, see `genesys_assets.source_parity`) for
         `days`: one synchronous request per run of consecutive days, at most
@@ -645,6 +881,38 @@ class GenesysClient:
 
                 self._apis = SdkApis(self.host, self._transport, self._tokens)
             return self._apis
+
+
+def _listing_page(response: RawResponse, where: str) -> dict[str, Any]:
+    try:
+        page = response.json()
+    except ValueError as exc:
+        raise GenesysError(f"{where}: the answer is not JSON: {exc}") from None
+    if not isinstance(page, dict):
+        raise GenesysError(f"{where}: the answer is not a JSON object")
+    if not isinstance(page.get("entities"), list):
+        raise GenesysError(f"{where}: the answer has no 'entities' list")
+    return page
+
+
+def _text(entity: dict[str, Any], field: str, endpoint: str) -> str | None:
+    """An optional text field; present with another type is an answer we did not expect."""
+    value = entity.get(field)
+    if value is None or isinstance(value, str):
+        return value
+    raise GenesysError(
+        f"{endpoint}: entity {entity['id']} has a '{field}' of {type(value).__name__}, not text"
+    )
+
+
+def _ref_id(entity: dict[str, Any], field: str, endpoint: str) -> str | None:
+    """The id of a reference such as `division: {id, name}` or `manager: {id}`, if any."""
+    ref = entity.get(field)
+    if ref is None:
+        return None
+    if not isinstance(ref, dict) or not isinstance(ref.get("id"), str):
+        raise GenesysError(f"{endpoint}: entity {entity['id']} has a '{field}' without an 'id'")
+    return str(ref["id"])
 
 
 def _clamp(value: float, most: int) -> int:

@@ -19,6 +19,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
@@ -122,5 +123,18 @@ class SdkApis:
         # The constructor copied the process-wide gateway setting; a client goes to its host.
         api_client.gateway_configuration = None
         api_client.set_http_client(self.http)
+        self._sdk = sdk
+        self._api_client = api_client
         self.conversations = sdk.ConversationsApi(api_client)
         self.routing = sdk.RoutingApi(api_client)
+
+    # Only the dimension listings need these: a run that fetches aggregates does not import
+    # their modules (and the ~80 models each imports).
+
+    @cached_property
+    def users(self) -> Any:
+        return self._sdk.UsersApi(self._api_client)
+
+    @cached_property
+    def authorization(self) -> Any:
+        return self._sdk.AuthorizationApi(self._api_client)

@@ -3,11 +3,12 @@
 `import PureCloudPlatformClientV2` runs package `__init__` files that import every model and
 API module the SDK has: about 6,750 modules, 1.4 s of CPU and 110 MB more than the client
 needs, in every process that talks to Genesys (a run has one per dataset, plus the queue
-listing). The client uses the `ApiClient` and two API classes. So, unless the package is
-imported already, its three package modules (the root, `models`, `apis`) are registered as lazy
-modules (PEP 562 `__getattr__`) that import a name's own module on first use. What runs is the
-SDK's own code, module for module; only the eager `__init__` files are skipped. The map from
-name to module is read from those `__init__` files, so it follows the installed SDK version.
+listing). The client uses the `ApiClient` and a few API classes (conversations, routing, users,
+authorization). So, unless the package is imported already, its three package modules (the
+root, `models`, `apis`) are registered as lazy modules (PEP 562 `__getattr__`) that import a
+name's own module on first use. What runs is the SDK's own code, module for module; only the
+eager `__init__` files are skipped. The map from name to module is read from those `__init__`
+files, so it follows the installed SDK version.
 One difference: the root's `configuration` is the module of that name, not the instance the
 real `__init__` creates; `Configuration()` is a singleton, and `sdk.load` calls it.
 """

@@ -336,8 +336,9 @@ def _error_for(status: int, data: bytes, correlation_id: str | None, what: str) 
         )
     if status == 403:
         return GenesysPermissionError(
-            f"{where}: the OAuth client lacks a permission{cid}: {message}. Grant its role "
-            "'analytics:conversationAggregate:view' (and 'routing:queue:view' for queue names)."
+            f"{where}: the OAuth client lacks a permission{cid}: {message}. Grant its role the "
+            'permission Genesys names (README, "OAuth permissions", lists what each feature '
+            "needs)."
         )
     return GenesysRequestError(
         f"{where}{cid}: {message}", status=status, code=code, correlation_id=correlation_id

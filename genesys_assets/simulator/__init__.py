@@ -1,5 +1,6 @@
 """A local Genesys Cloud Analytics API: OAuth, conversation aggregates (sync and async jobs),
-routing queues and data availability, answered from a deterministic simulated org.
+the directory listings (routing queues, users, wrap-up codes, divisions, routing skills and
+languages) and data availability, answered from a deterministic simulated org.
 
     from genesys_assets.simulator import Simulator, SimulatorConfig
 
@@ -17,8 +18,10 @@ from genesys_assets.simulator.org import (
     Division,
     Org,
     Queue,
+    RoutingLanguage,
     RoutingSkill,
     Team,
+    User,
     WrapUpCode,
 )
 from genesys_assets.simulator.server import Simulator
@@ -31,9 +34,11 @@ __all__ = [
     "Division",
     "Org",
     "Queue",
+    "RoutingLanguage",
     "RoutingSkill",
     "Simulator",
     "SimulatorConfig",
     "Team",
+    "User",
     "WrapUpCode",
 ]

@@ -15,7 +15,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from genesys_assets.genesys.catalog import PERMISSION_AGGREGATES
+from genesys_assets.genesys.catalog import (
+    PERMISSION_AGGREGATES,
+    PERMISSION_ROUTING_SKILLS,
+    PERMISSION_WRAP_UP_CODES,
+)
+from genesys_assets.simulator import listings
 from genesys_assets.simulator.aggregation import results_document
 from genesys_assets.simulator.auth import PERMISSION_DETAILS, PERMISSION_QUEUES, TokenStore
 from genesys_assets.simulator.clock import SimClock
@@ -29,8 +34,6 @@ from genesys_assets.simulator.stats import StatsRecorder
 
 _SEP = (",", ":")
 AGGREGATES = "/api/v2/analytics/conversations/aggregates"
-QUEUES_PAGE_SIZE_DEFAULT = 25
-QUEUES_PAGE_SIZE_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class Route:
     method: str
     template: str
     name: str
-    permission: str | None  # what the real API requires of the token; None: nothing (login)
+    # What the real API requires of the token; None: no permission (login, or any valid token).
+    permission: str | None
     pattern: re.Pattern[str]
 
 
@@ -72,6 +76,12 @@ ROUTES: tuple[Route, ...] = (
     _route("DELETE", f"{AGGREGATES}/jobs/{{jobId}}", "job_cancel", PERMISSION_AGGREGATES),
     _route("GET", f"{AGGREGATES}/jobs/{{jobId}}/results", "job_results", PERMISSION_AGGREGATES),
     _route("GET", "/api/v2/routing/queues", "queues", PERMISSION_QUEUES),
+    # Users, divisions and languages need no permission, only a valid token (see `catalog`).
+    _route("GET", "/api/v2/users", "users", None),
+    _route("GET", "/api/v2/routing/wrapupcodes", "wrap_up_codes", PERMISSION_WRAP_UP_CODES),
+    _route("GET", "/api/v2/authorization/divisions", "divisions", None),
+    _route("GET", "/api/v2/routing/skills", "routing_skills", PERMISSION_ROUTING_SKILLS),
+    _route("GET", "/api/v2/routing/languages", "routing_languages", None),
     _route(
         "GET",
         "/api/v2/analytics/conversations/details/jobs/availability",
@@ -126,6 +136,11 @@ class Api:
             "job_cancel": self._job_cancel,
             "job_results": self._job_results,
             "queues": self._queues,
+            "users": self._users,
+            "wrap_up_codes": self._wrap_up_codes,
+            "divisions": self._divisions,
+            "routing_skills": self._routing_skills,
+            "routing_languages": self._routing_languages,
             "availability": self._availability,
         }
 
@@ -209,55 +224,22 @@ class Api:
         return Response(200, results_document(containers, next_cursor))
 
     def _queues(self, request: Request, params: dict[str, str]) -> Response:
-        page_size = _int_param(request, "pageSize", QUEUES_PAGE_SIZE_DEFAULT)
-        page_number = _int_param(request, "pageNumber", 1)
-        if not 1 <= page_size <= QUEUES_PAGE_SIZE_MAX:
-            raise bad_request(f"Invalid pageSize {page_size}: must be 1 to {QUEUES_PAGE_SIZE_MAX}")
-        if page_number < 1:
-            raise bad_request(f"Invalid pageNumber {page_number}: must be 1 or more")
-        queues = sorted(self.org.queues, key=lambda q: (q.name.lower(), q.id))
-        total = len(queues)
-        page_count = math.ceil(total / page_size)
-        page = queues[(page_number - 1) * page_size : page_number * page_size]
-        divisions = {d.id: d for d in self.org.divisions}
+        return Response(200, json_bytes(listings.queues(self.org, request.query)))
 
-        def uri(number: int) -> str:
-            return f"/api/v2/routing/queues?pageSize={page_size}&pageNumber={number}"
+    def _users(self, request: Request, params: dict[str, str]) -> Response:
+        return Response(200, json_bytes(listings.users(self.org, request.query)))
 
-        entities = []
-        for q in page:
-            division = divisions[q.division_id]
-            entities.append(
-                {
-                    "id": q.id,
-                    "name": q.name,
-                    "description": q.description,
-                    "division": {
-                        "id": division.id,
-                        "name": division.name,
-                        "selfUri": f"/api/v2/authorization/divisions/{division.id}",
-                    },
-                    "dateCreated": iso_ms(to_ms(q.date_created)),
-                    "memberCount": len(q.member_indexes),
-                    "joinedMemberCount": q.joined_member_count,
-                    "selfUri": f"/api/v2/routing/queues/{q.id}",
-                }
-            )
-        payload: dict[str, Any] = {
-            "entities": entities,
-            "pageSize": page_size,
-            "pageNumber": page_number,
-            "total": total,
-            "pageCount": page_count,
-            "firstUri": uri(1),
-            "selfUri": uri(page_number),
-            "lastUri": uri(max(1, page_count)),
-        }
-        if page_number < page_count:
-            payload["nextUri"] = uri(page_number + 1)
-        if page_number > 1:
-            payload["previousUri"] = uri(page_number - 1)
-        return Response(200, json_bytes(payload))
+    def _wrap_up_codes(self, request: Request, params: dict[str, str]) -> Response:
+        return Response(200, json_bytes(listings.wrap_up_codes(self.org, request.query)))
+
+    def _divisions(self, request: Request, params: dict[str, str]) -> Response:
+        return Response(200, json_bytes(listings.divisions(self.org, request.query)))
+
+    def _routing_skills(self, request: Request, params: dict[str, str]) -> Response:
+        return Response(200, json_bytes(listings.routing_skills(self.org, request.query)))
+
+    def _routing_languages(self, request: Request, params: dict[str, str]) -> Response:
+        return Response(200, json_bytes(listings.routing_languages(self.org, request.query)))
 
     def _availability(self, request: Request, params: dict[str, str]) -> Response:
         moment = self.clock.now() - timedelta(minutes=self.config.availability_lag_minutes)
@@ -282,13 +264,3 @@ def _json_body(request: Request) -> object:
         return json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"Unable to parse the request body as JSON: {exc}") from None
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    values = request.query.get(name)
-    if not values:
-        return default
-    try:
-        return int(values[0])
-    except ValueError:
-        raise bad_request(f"Invalid {name} '{values[0]}': expected an integer") from None

@@ -1,4 +1,5 @@
-"""The simulated tenant: divisions, queues, teams, agents, wrap-up codes and routing skills.
+"""The simulated tenant: divisions, queues, teams, agents, users, wrap-up codes, routing skills
+and languages.
 
 Everything is drawn from one RNG seeded from the config seed, so the same seed gives the same
 ids and names in every process (tests compare ids across runs, the pipeline stores them).
@@ -80,6 +81,21 @@ _SKILL_NAMES = (
 )  # fmt: skip
 _SKILL_ROUTED_SHARE = 0.7  # queues whose flow requests skills; the rest route on queue alone
 
+# Routing languages, from an RNG of their own for the same reason.
+_LANGUAGE_NAMES = (
+    "English", "Spanish", "French", "German", "Portuguese", "Italian", "Mandarin", "Japanese",
+    "Arabic", "Hindi", "Polish", "Dutch",
+)  # fmt: skip
+
+# The people behind the agents, from an RNG of their own too. Some agents have left: deleted or
+# deactivated users still handled conversations in the past, so their ids stay in every
+# historical aggregate and must still resolve to a name.
+_DELETED_SHARE = 0.08
+_INACTIVE_SHARE = 0.05
+_AGENT_TITLES = ("Customer Service Agent", "Senior Agent", "Support Specialist", "Team Lead")
+_DEPARTMENTS = ("Customer Care", "Sales", "Technical Support", "Billing", "Retention")
+EMAIL_DOMAIN = "example.com"  # reserved for documentation: a simulated address reaches no one
+
 # Media mixes of the kinds of queue a contact center runs; weights in MEDIA_TYPES order.
 _PROFILES: tuple[tuple[str, float, tuple[float, ...], float], ...] = (
     # name, how common, media weights, share of agent-initiated outbound conversations
@@ -99,6 +115,7 @@ _SL_TARGETS = (0.8, 0.8, 0.8, 0.9, 0.85, 0.7)
 class Division:
     id: str
     name: str
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,12 +129,35 @@ class Team:
 class WrapUpCode:
     id: str
     name: str
+    division_id: str | None = None
 
 
 @dataclass(frozen=True)
 class RoutingSkill:
     id: str
     name: str
+
+
+@dataclass(frozen=True)
+class RoutingLanguage:
+    id: str
+    name: str
+    state: str = "active"
+
+
+@dataclass(frozen=True)
+class User:
+    """A person of the org as the users listing shows them: every agent (same id and name) and
+    the supervisors and director above them, who handle no conversations."""
+
+    id: str
+    name: str
+    division_id: str
+    department: str
+    title: str
+    state: str  # active, inactive or deleted
+    manager_id: str | None
+    email: str
 
 
 @dataclass(frozen=True)
@@ -156,10 +196,17 @@ class Org:
     agents: tuple[Agent, ...]
     wrap_up_codes: tuple[WrapUpCode, ...]
     routing_skills: tuple[RoutingSkill, ...] = ()
+    users: tuple[User, ...] = ()
+    routing_languages: tuple[RoutingLanguage, ...] = ()
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def home_division_id(self) -> str:
+        """Genesys' "Home" division, where everything not assigned elsewhere lives."""
+        return self.divisions[0].id
 
     def division(self, division_id: str) -> Division:
         return next(d for d in self.divisions if d.id == division_id)
@@ -189,8 +236,11 @@ def generate_org(config: SimulatorConfig) -> Org:
     rng = random.Random(f"{config.seed}:org")
 
     division_count = max(1, min(len(_DIVISION_NAMES) + 1, config.queues // 4 + 1))
-    divisions = [Division(genesys_id(rng), "Home")]
-    divisions += [Division(genesys_id(rng), name) for name in _DIVISION_NAMES[: division_count - 1]]
+    divisions = [Division(genesys_id(rng), "Home", "The organization's default division")]
+    divisions += [
+        Division(genesys_id(rng), name, f"{name} contact center operations")
+        for name in _DIVISION_NAMES[: division_count - 1]
+    ]
 
     team_count = max(1, round(config.agents / 12))
     teams = []
@@ -199,7 +249,7 @@ def generate_org(config: SimulatorConfig) -> Org:
         name = f"Team {base}" + (f" {i // len(_TEAM_NAMES) + 1}" if i >= len(_TEAM_NAMES) else "")
         teams.append(Team(genesys_id(rng), name, rng.choice(divisions).id))
 
-    wrap_up_codes = tuple(WrapUpCode(genesys_id(rng), name) for name in _WRAP_UP_NAMES)
+    wrap_up_ids = [genesys_id(rng) for _ in _WRAP_UP_NAMES]
 
     names = _queue_names(config.queues)
     popularity = [rng.lognormvariate(0.0, 0.8) for _ in names]
@@ -270,9 +320,119 @@ def generate_org(config: SimulatorConfig) -> Org:
         teams=tuple(teams),
         queues=tuple(queues),
         agents=agents,
-        wrap_up_codes=wrap_up_codes,
+        wrap_up_codes=_wrap_up_codes(config, wrap_up_ids, divisions),
         routing_skills=skills,
+        users=_users(config, divisions, teams, agents),
+        routing_languages=_routing_languages(config),
     )
+
+
+def _wrap_up_codes(
+    config: SimulatorConfig, ids: list[str], divisions: list[Division]
+) -> tuple[WrapUpCode, ...]:
+    """Most codes in the home division (where a tenant's codes start), a few in others."""
+    rng = random.Random(f"{config.seed}:wrap-up-divisions")
+    return tuple(
+        WrapUpCode(
+            code_id,
+            name,
+            divisions[0].id if rng.random() < 0.7 else rng.choice(divisions).id,
+        )
+        for code_id, name in zip(ids, _WRAP_UP_NAMES, strict=True)
+    )
+
+
+def _routing_languages(config: SimulatorConfig) -> tuple[RoutingLanguage, ...]:
+    rng = random.Random(f"{config.seed}:languages")
+    return tuple(RoutingLanguage(genesys_id(rng), name) for name in _LANGUAGE_NAMES)
+
+
+def _users(
+    config: SimulatorConfig,
+    divisions: list[Division],
+    teams: list[Team],
+    agents: tuple[Agent, ...],
+) -> tuple[User, ...]:
+    """A director, one supervisor per team (the manager of its agents), and the agents.
+
+    Agents who left (deleted) or are on leave (inactive) are drawn among those with queues, so
+    that they have handled conversations: the listing must still resolve their ids.
+    """
+    rng = random.Random(f"{config.seed}:users")
+    emails: set[str] = set()
+
+    def email(name: str) -> str:
+        local = ".".join(name.lower().split())
+        local = "".join(c for c in local if c.isascii() and (c.isalnum() or c == "."))
+        candidate, n = local, 1
+        while candidate in emails:
+            n += 1
+            candidate = f"{local}{n}"
+        emails.add(candidate)
+        return f"{candidate}@{EMAIL_DOMAIN}"
+
+    def person() -> str:
+        return f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
+
+    home = divisions[0].id
+    director_name = person()
+    director = User(
+        id=genesys_id(rng),
+        name=director_name,
+        division_id=home,
+        department="Customer Operations",
+        title="Contact Center Director",
+        state="active",
+        manager_id=None,
+        email=email(director_name),
+    )
+    supervisors = []
+    for team in teams:
+        name = person()
+        supervisors.append(
+            User(
+                id=genesys_id(rng),
+                name=name,
+                division_id=team.division_id,
+                department="Customer Operations",
+                title=f"Supervisor, {team.name}",
+                state="active",
+                manager_id=director.id,
+                email=email(name),
+            )
+        )
+    staffed = [i for i, a in enumerate(agents) if a.queue_indexes]
+    leaving = rng.sample(staffed, min(len(staffed), _left(len(agents))))
+    # Both kinds whenever anyone left: the listing must be asked for each state.
+    share = _DELETED_SHARE / (_DELETED_SHARE + _INACTIVE_SHARE)
+    n_deleted = min(len(leaving) - 1, max(1, round(len(leaving) * share)))
+    deleted = set(leaving[:n_deleted])
+    inactive = set(leaving[n_deleted:])
+    people = []
+    for i, agent in enumerate(agents):
+        team = teams[agent.team_index]
+        state = "deleted" if i in deleted else "inactive" if i in inactive else "active"
+        people.append(
+            User(
+                id=agent.id,
+                name=agent.name,
+                division_id=team.division_id,
+                department=rng.choice(_DEPARTMENTS),
+                title=rng.choice(_AGENT_TITLES),
+                state=state,
+                manager_id=supervisors[agent.team_index].id,
+                email=email(agent.name),
+            )
+        )
+    return (director, *supervisors, *people)
+
+
+def _left(agent_count: int) -> int:
+    """How many agents have left or are away: the shares, and one of each from four agents."""
+    if agent_count < 4:
+        return 0
+    share = _DELETED_SHARE + _INACTIVE_SHARE
+    return max(2, round(agent_count * share))
 
 
 def _routing_skills(

@@ -33,13 +33,27 @@ from genesys_assets.genesys.query import AggregateQuery, Filter, QueryError
 DEFAULT_FILE = Path(__file__).with_name("datasets.yaml")
 ENV_VAR = "GENESYS_DATASETS_FILE"
 QUEUES_ASSET = "genesys_queues"
+# The other dimensions, names for the ids in the dataset tables (dimension_tables.py).
+USERS_ASSET = "genesys_users"
+WRAPUP_CODES_ASSET = "genesys_wrapup_codes"
+DIVISIONS_ASSET = "genesys_divisions"
+SKILLS_ASSET = "genesys_skills"
+LANGUAGES_ASSET = "genesys_languages"
+DIMENSION_ASSETS: tuple[str, ...] = (
+    QUEUES_ASSET,
+    USERS_ASSET,
+    WRAPUP_CODES_ASSET,
+    DIVISIONS_ASSET,
+    SKILLS_ASSET,
+    LANGUAGES_ASSET,
+)
 # The load log the warehouse writes in the same transaction as the rows (warehouse/base.py).
 LOADS_TABLE = "genesys_loads"
 # Names the pipeline gives its own assets and tables: a dataset of that name would overwrite one.
 # The stage's raw pages live under raw/, a dataset's Parquet under <name>/: a dataset named raw
 # would list (and let retention judge) every dataset's pages as its own.
 RAW_PREFIX = "raw"
-RESERVED_NAMES: tuple[str, ...] = (QUEUES_ASSET, LOADS_TABLE, RAW_PREFIX)
+RESERVED_NAMES: tuple[str, ...] = (*DIMENSION_ASSETS, LOADS_TABLE, RAW_PREFIX)
 MODES = ("auto", "sync", "jobs")
 
 # Rows are filed under the day their bucket starts, so a bucket must fit inside one day: the

@@ -1,4 +1,5 @@
-"""The Dagster definitions: every dataset's assets and checks, jobs, schedules, the sensor.
+"""The Dagster definitions: every dataset's assets and checks, the dimensions, jobs, schedules,
+the sensor.
 
 Loading this module is what the UI, every run, every step process and every sensor tick pay
 for, so it only reads the datasets file and the environment; the Genesys SDK, boto3, the
@@ -16,8 +17,9 @@ from dagster import (
 )
 
 from genesys_assets import datasets
+from genesys_assets.dimensions import all_dimensions
 from genesys_assets.pipeline import catalog, environment
-from genesys_assets.pipeline.assets import build_dataset_assets, build_queues_asset
+from genesys_assets.pipeline.assets import build_dataset_assets, build_dimension_asset
 from genesys_assets.pipeline.automation import build_refresh_schedule, build_settling_sensor
 from genesys_assets.pipeline.checks import build_checks, build_checks_job
 
@@ -40,7 +42,8 @@ def build_definitions(
     parallel_fetches = max(1, min(len(config.datasets), MAX_PARALLEL_STEPS))
     resources = environment.resources(env, parallel_fetches)
     naming = catalog.warehouse_naming(resources["warehouse"])
-    assets = [build_queues_asset(naming)]
+    dimensions = all_dimensions(include_email=resources["genesys"].user_emails)
+    assets = [build_dimension_asset(dimension, naming) for dimension in dimensions]
     checks = []
     jobs = []
     schedules = []
@@ -60,7 +63,7 @@ def build_definitions(
     main = define_asset_job(
         MAIN_JOB,
         selection=AssetSelection.all(),
-        description="Every dataset for a day (or a range of days), and the queue names.",
+        description="Every dataset for a day (or a range of days), and the dimensions.",
     )
     return Definitions(
         assets=assets,

@@ -470,7 +470,7 @@ def test_the_dataset_granularities_are_ones_the_api_takes():
     assert set(datasets.DATASET_GRANULARITIES) <= set(catalog.GRANULARITIES)
 
 
-@pytest.mark.parametrize("name", ["genesys_queues", "genesys_loads", "raw"])
+@pytest.mark.parametrize("name", ["genesys_queues", "genesys_users", "genesys_loads", "raw"])
 def test_the_pipelines_own_names_are_reserved(tmp_path, name):
     path = _write(
         tmp_path, lambda raw: raw["datasets"].__setitem__(name, {"metrics": ["nOffered"]})
@@ -480,7 +480,9 @@ def test_the_pipelines_own_names_are_reserved(tmp_path, name):
 
 
 def test_the_reserved_names_are_the_pipelines_tables():
+    from genesys_assets.dimensions import all_dimensions
     from genesys_assets.warehouse import base
 
-    assert datasets.RESERVED_NAMES == (datasets.QUEUES_ASSET, datasets.LOADS_TABLE, "raw")
+    dimensions = tuple(d.name for d in all_dimensions())
+    assert (*dimensions, datasets.LOADS_TABLE, "raw") == datasets.RESERVED_NAMES
     assert datasets.LOADS_TABLE == base.LOADS_TABLE == "genesys_loads"

@@ -122,7 +122,7 @@ def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):
     # Sized by one day-totals query each, the small org's days go as one synchronous query.
     assert modes == {"sync"}
     checks = check_evaluations(result)
-    assert len(checks) == 6 and all(c.passed for c in checks.values())
+    assert len(checks) == 8 and all(c.passed for c in checks.values())
     assert checks["queue_performance.row_count_parity"].partition == DAY
     queues = materializations(result, "genesys_queues")[0]
     assert queues.metadata["dagster/row_count"].value == 12
@@ -349,10 +349,13 @@ def test_each_asset_materializes_on_its_own_through_the_stage(defs, clean_env):
     assert (
         materializations(table, "queue_performance")[0].metadata["dagster/row_count"].value == rows
     )
-    assert (
-        all(c.passed for c in check_evaluations(table).values())
-        and len(check_evaluations(table)) == 3
-    )
+    checks = check_evaluations(table)
+    assert len(checks) == 4
+    assert all(c.passed for name, c in checks.items() if not name.endswith(".ids_resolve"))
+    # The queue names are not loaded yet: the queue ids resolve in nothing, which is reported
+    # without failing the run (the check is not blocking).
+    unnamed = checks["queue_performance.ids_resolve"]
+    assert not unnamed.passed and unnamed.metadata["unresolved_count"].value > 0
     queues = materialize_one("genesys_queues")
     assert materializations(queues, "genesys_queues")[0].metadata["dagster/row_count"].value == 12
     with duckdb.connect(f"{home(clean_env)}/warehouse.duckdb") as con:

@@ -96,6 +96,7 @@ def test_a_closed_day_that_changed_after_its_load_fails_its_source_check_alone(o
         "row_count_parity",
         "totals_parity",
         "source_parity",
+        "ids_resolve",
     }
 
     simulator.set_now(local(CLOSED_DAY + timedelta(days=1), 12))  # the late events are in
@@ -329,12 +330,17 @@ def readme_permissions() -> set[str]:
 
 def test_an_org_set_up_as_the_readme_says_has_every_permission_the_features_need(org):
     permissions = readme_permissions()
-    assert permissions == {"analytics:conversationAggregate:view", "routing:queue:view"}
+    assert permissions == {
+        "analytics:conversationAggregate:view",
+        "routing:queue:view",
+        "routing:wrapupCode:view",
+        "routing:skill:view",
+    }
     day = yesterday()
     org(now=local(day + timedelta(days=1), 6), client_permissions=tuple(sorted(permissions)))
     defs = build_definitions(datasets.load())
     instance = DagsterInstance.ephemeral()
-    assert run_job(defs, MAIN_JOB, day, instance).success  # fetch, queue names, all checks
+    assert run_job(defs, MAIN_JOB, day, instance).success  # fetch, dimensions, all checks
     assert run_job(defs, CHECKS_JOB, day, instance).success
     assert tick(defs, None, instance).cursor  # the settling sensor's comparison
 

@@ -1,4 +1,4 @@
-"""The assets: three per dataset (raw pages -> Parquet -> warehouse table) and the queue names.
+"""The assets: three per dataset (raw pages -> Parquet -> warehouse table) and the dimensions.
 
 Raw pages and Parquet are one step (`<dataset>_fetch_and_flatten`, a multi-asset): each fetch
 is flattened as it arrives, while the client's later chunks are still in flight, so a range
@@ -35,7 +35,8 @@ from dagster import (
 )
 
 from genesys_assets import daily
-from genesys_assets.datasets import QUEUES_ASSET, Dataset
+from genesys_assets.datasets import Dataset
+from genesys_assets.dimensions import Dimension
 from genesys_assets.pipeline import catalog
 from genesys_assets.pipeline.failures import reported
 from genesys_assets.pipeline.keys import parquet_key, raw_pages_key, table_key
@@ -289,43 +290,47 @@ def _field_notes(
     return notes
 
 
-def build_queues_asset(naming: catalog.WarehouseNaming) -> AssetsDefinition:
+def build_dimension_asset(
+    dimension: Dimension, naming: catalog.WarehouseNaming
+) -> AssetsDefinition:
+    """A dimension table, listed from Genesys and replaced whole on each run."""
+
     @asset(
-        name=QUEUES_ASSET,
+        name=dimension.name,
         group_name="genesys_dimensions",
         # Not partitioned; the policy lets `dagster asset materialize --select '*'
         # --partition-range A...B` run everything as one run (the CLI demands it of every asset).
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"genesys", naming.kind, "table"},
         pool=WAREHOUSE_POOL,
-        description=catalog.QUEUES_DESCRIPTION,
-        metadata=catalog.queues_metadata(naming),
+        description=dimension.description,
+        metadata=catalog.dimension_metadata(dimension, naming),
     )
-    def genesys_queues(
+    def dimension_table(
         context: AssetExecutionContext,
         genesys: GenesysResource,
         stage: StageResource,
         warehouse: WarehouseResource,
     ) -> MaterializeResult:
-        from genesys_assets.queue_table import queue_table, refuse_shrink, schema
+        from genesys_assets.queue_table import refuse_shrink
 
         target = warehouse.get_warehouse()
         store = ParquetStore(stage.get_stage())
-        with reported(QUEUES_ASSET):
-            table = queue_table(genesys.get_client().list_queues(), datetime.now(UTC))
+        with reported(dimension.name):
+            table = dimension.listed(genesys.get_client(), datetime.now(UTC))
             refuse_shrink(
-                QUEUES_ASSET,
-                target.table_row_count(QUEUES_ASSET),
+                dimension.name,
+                target.table_row_count(dimension.name),
                 table.num_rows,
                 warehouse.max_shrink,
             )
-            staged = store.write(layout.dimension(QUEUES_ASSET), table)
-            result = target.replace_table(QUEUES_ASSET, schema(), staged)
-        context.log.info(f"{result.table}: {result.rows_loaded} queues")
+            staged = store.write(layout.dimension(dimension.name), table)
+            result = target.replace_table(dimension.name, dimension.schema(), staged)
+        context.log.info(f"{result.table}: {result.rows_loaded} rows")
         return MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows_loaded,
-                "dagster/table_name": naming.table_name(QUEUES_ASSET),
+                "dagster/table_name": naming.table_name(dimension.name),
                 "staged_file": MetadataValue.path(store.stage.uri(staged.key)),
                 "warehouse": target.description,
                 "source": genesys.describe(),
@@ -333,4 +338,4 @@ def build_queues_asset(naming: catalog.WarehouseNaming) -> AssetsDefinition:
             }
         )
 
-    return genesys_queues
+    return dimension_table

@@ -8,8 +8,9 @@ from typing import Any
 
 from dagster import MetadataValue, TableColumn, TableSchema
 
-from genesys_assets import long_table, queue_table
-from genesys_assets.datasets import QUEUES_ASSET, Dataset
+from genesys_assets import long_table
+from genesys_assets.datasets import Dataset
+from genesys_assets.dimensions import Dimension
 from genesys_assets.pipeline.resources import (
     DuckDBWarehouseResource,
     SnowflakeWarehouseResource,
@@ -24,12 +25,8 @@ _SQL_TYPES = {
     "string": "VARCHAR",
     "int64": "BIGINT",
     "float64": "DOUBLE",
+    "bool": "BOOLEAN",
 }
-
-QUEUES_DESCRIPTION = (
-    "Every routing queue of the org (id, name, division), replaced whole on each run: join the "
-    "dataset tables' queue_id to it for queue names."
-)
 
 
 @dataclass(frozen=True)
@@ -113,8 +110,9 @@ def table_metadata(dataset: Dataset, naming: WarehouseNaming) -> dict[str, Any]:
     }
 
 
-def queues_metadata(naming: WarehouseNaming) -> dict[str, Any]:
+def dimension_metadata(dimension: Dimension, naming: WarehouseNaming) -> dict[str, Any]:
     return {
-        "dagster/table_name": naming.table_name(QUEUES_ASSET),
-        "dagster/column_schema": _schema(queue_table.COLUMNS, upper=naming.upper),
+        "dagster/table_name": naming.table_name(dimension.name),
+        "dagster/column_schema": _schema(dimension.columns, upper=naming.upper),
+        "permission": dimension.permission or "none (any valid token)",
     }

@@ -1,4 +1,4 @@
-"""The checks on each warehouse table: one evaluation per day and check, blocking.
+"""The checks on each warehouse table: one evaluation per day and check.
 
 The checks of a table are one step (a multi-asset check). They run after the table in the
 same run (a failed day fails the run) and on their own from the checks job (`build_checks_job`),
@@ -9,6 +9,8 @@ for a day or a backfill of days, e.g. after someone touched the table.
 - `source_parity` compares the warehouse's totals with Genesys' own day totals (see
   `genesys_assets.source_parity`): is it what Genesys has? On a day still settling a
   difference is a warning (the settling sensor re-loads the day), later an error.
+- `ids_resolve` (not blocking) lists the ids of a day's rows that are in no dimension table
+  (see `genesys_assets.id_resolution`).
 
 Dagster ties an `AssetCheckResult` to a partition only in a single-partition run, so a range
 run would record one result for no day, and every day's planned evaluation would stay Skipped.
@@ -54,6 +56,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 
 from genesys_assets.daily import describe_days
 from genesys_assets.datasets import Dataset, Settling
+from genesys_assets.id_resolution import resolutions, resolve_days
 from genesys_assets.parity import (
     LoadedFiles,
     Parity,
@@ -96,9 +99,24 @@ SOURCE_DESCRIPTION = (
 )
 
 
+IDS_CHECK = "ids_resolve"
+IDS_DESCRIPTION = (
+    "Every id of the day's rows (queue, user, wrap-up code, division, skill, language, as the "
+    "dataset groups by them) is in its dimension table; those that are not are listed. Not "
+    "blocking: the rows are right, only their names are missing."
+)
+# Checks whose failure is reported but does not fail the run or stop what follows.
+NON_BLOCKING = frozenset({IDS_CHECK})
+
+
 def check_names(dataset: Dataset) -> list[str]:
-    """The dataset's checks: the source check only where its groups add up to the day."""
-    return [*CHECKS, *([SOURCE_CHECK] if not_comparable(dataset) is None else [])]
+    """The dataset's checks: the source check only where its groups add up to the day, the
+    ids check only where it groups by a dimension that has a table."""
+    return [
+        *CHECKS,
+        *([SOURCE_CHECK] if not_comparable(dataset) is None else []),
+        *([IDS_CHECK] if resolutions(dataset) else []),
+    ]
 
 
 def check_keys(dataset: Dataset) -> list[AssetCheckKey]:
@@ -106,7 +124,14 @@ def check_keys(dataset: Dataset) -> list[AssetCheckKey]:
 
 
 def _description(name: str) -> str:
-    return SOURCE_DESCRIPTION if name == SOURCE_CHECK else CHECKS[name][1]
+    if name == SOURCE_CHECK:
+        return SOURCE_DESCRIPTION
+    return IDS_DESCRIPTION if name == IDS_CHECK else CHECKS[name][1]
+
+
+def _waits_for(dataset: Dataset, name: str) -> list[AssetKey]:
+    """The dimension tables a check reads: in a run that loads them, it runs after them."""
+    return [AssetKey(r.table) for r in resolutions(dataset)] if name == IDS_CHECK else []
 
 
 def build_checks(
@@ -125,9 +150,10 @@ def build_checks(
             AssetCheckSpec(
                 name,
                 asset=table_key(dataset),
-                blocking=True,
+                blocking=name not in NON_BLOCKING,
                 partitions_def=partitions,
                 description=_description(name),
+                additional_deps=_waits_for(dataset, name),
             )
             for name in check_names(dataset)
         ],
@@ -230,16 +256,26 @@ def verify(
                 genesys.get_client(), warehouse, dataset, days, settling_since(today, settling)
             )
         results[SOURCE_CHECK] = compared.verdicts
+    if IDS_CHECK in check_names:
+        results[IDS_CHECK] = resolve_days(warehouse, dataset, days)
     targets = checked_materializations(context.instance, table_key(dataset), days)
     for name, found in results.items():
         for result in found:
-            yield evaluation(table_key(dataset), name, result, targets.get(result.day))
-    warned = [r for found in results.values() for r in found if not r.passed and r.warn_only]
+            yield evaluation(
+                table_key(dataset), name, result, targets.get(result.day), name not in NON_BLOCKING
+            )
+    warned = [
+        r
+        for name, found in results.items()
+        for r in found
+        if not r.passed and (r.warn_only or name in NON_BLOCKING)
+    ]
     for result in warned:
         context.log.warning(f"{dataset.name}: {result.summary}")
     failed = {
         name: [r for r in found if not r.passed and not r.warn_only]
         for name, found in results.items()
+        if name not in NON_BLOCKING
     }
     if any(failed.values()):
         raise Failure(
@@ -297,6 +333,7 @@ def evaluation(
     check_name: str,
     result: Parity,
     target: AssetCheckEvaluationTargetMaterializationData | None = None,
+    blocking: bool = True,
 ) -> AssetCheckEvaluation:
     """The day's own evaluation: its partition, its verdict, its figures."""
     return AssetCheckEvaluation(
@@ -306,7 +343,7 @@ def evaluation(
         partition=result.day.isoformat(),
         target_materialization_data=target,
         severity=AssetCheckSeverity.WARN if result.warn_only else AssetCheckSeverity.ERROR,
-        blocking=True,
+        blocking=blocking,
         description=result.summary,
         metadata={k: _value(k, v) for k, v in result.details.items()},
     )

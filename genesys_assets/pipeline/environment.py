@@ -91,6 +91,20 @@ def _number(
     return value
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no switch, off unless set to one of the words for yes."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", *_FALSE):
+        return False
+    if raw in _TRUE:
+        return True
+    raise SettingsError(f"{name} must be one of {', '.join(_TRUE + _FALSE)}, got '{env[name]}'")
+
+
 def _seconds(env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T]) -> T:
     return _number(env, name, default, kind, maximum=MAX_WAIT_S, unit=" seconds")
 
@@ -386,6 +400,7 @@ def genesys_resource(
         "max_retry_wait_s": _seconds(env, "GENESYS_MAX_RETRY_WAIT", 60.0, float),
         "job_timeout_s": _seconds(env, "GENESYS_JOB_TIMEOUT", 1800.0, float),
         "job_page_size": _number(env, "GENESYS_JOB_PAGE_SIZE", 500, int),
+        "user_emails": _flag(env, "GENESYS_USER_EMAILS"),
         "query_mode": env.get("GENESYS_QUERY_MODE") or "auto",
     }
     api_url = _url(env, "GENESYS_API_HOST")

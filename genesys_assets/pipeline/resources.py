@@ -75,6 +75,13 @@ class GenesysResource(ConfigurableResource):
     max_retry_wait_s: float = 60.0
     job_timeout_s: float = 1800.0
     job_page_size: int = Field(default=500, description="result containers per async-job page")
+    user_emails: bool = Field(
+        default=False,
+        description=(
+            "GENESYS_USER_EMAILS: keep users' e-mail addresses in genesys_users (personal "
+            "data: off unless you need them)"
+        ),
+    )
 
     # Typed Any: pydantic evaluates these annotations, and the types live in modules that are
     # only imported once a run needs them.

@@ -329,6 +329,27 @@ class Warehouse(ABC):
         """Make the whole table exactly the staged file, atomically."""
         return self._replace(table, schema, {}, whole=staged)
 
+    def distinct_values(self, table: str, column: str) -> set[str]:
+        """The non-NULL values of `column` in the whole table (a dimension's ids)."""
+        name = identifier(column, "column")
+        sql = f"SELECT DISTINCT {name} FROM {self.qualified(table)} WHERE {name} IS NOT NULL"
+        return {str(value) for (value,) in self._query(table, sql, [])}
+
+    def distinct_values_by_day(
+        self, table: str, column: str, days: Sequence[date]
+    ) -> dict[date, set[str]]:
+        """Per day, the non-NULL values of `column` (one query for all the days)."""
+        found: dict[date, set[str]] = {day: set() for day in days}
+        if days:
+            name = identifier(column, "column")
+            sql = (
+                f"SELECT DISTINCT {PARTITION_COLUMN}, {name} FROM {self.qualified(table)} "
+                f"WHERE {name} IS NOT NULL AND {days_filter(len(days))}"
+            )
+            for day, value in self._query(table, sql, list(days)):
+                found[as_date(day)].add(str(value))
+        return found
+
     def partition_row_counts(self, table: str, days: Sequence[date]) -> dict[date, int]:
         """Rows per day, for these days only (0 for a day with none)."""
         counts = {day: 0 for day in days}

@@ -51,6 +51,8 @@ def sql_type(dtype: pa.DataType) -> str:
         return "BIGINT"
     if pa.types.is_floating(dtype):
         return "DOUBLE"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
     raise WarehouseError(f"no DuckDB type for Arrow type {dtype}")
 
 

@@ -57,6 +57,8 @@ def sql_type(dtype: pa.DataType) -> str:
         return "NUMBER(38,0)"
     if pa.types.is_floating(dtype):
         return "FLOAT"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
     raise WarehouseError(f"no Snowflake type for Arrow type {dtype}")
 
 

@@ -77,7 +77,12 @@ def _verdict(
 ) -> Parity:
     checked = ", ".join(f"{r.dimension} in {r.table}" for r in found)
     if not missing:
-        return Parity(day, True, f"{day}: every id resolves ({checked})", {"unresolved": {}})
+        return Parity(
+            day,
+            True,
+            f"{day}: every id resolves ({checked})",
+            {"unresolved": {}, "unresolved_count": 0},
+        )
     counts = ", ".join(f"{len(ids)} {dimension}" for dimension, ids in missing.items())
     return Parity(
         day,

@@ -46,7 +46,7 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             "join the dataset tables' queue_id to it for queue names.",
             queue_table.COLUMNS,
             lambda client, now: queue_table.queue_table(client.list_queues(), now),
-            "routing:queue:view",
+            catalog.PERMISSION_QUEUES,
         ),
         Dimension(
             datasets.USERS_ASSET,

@@ -77,6 +77,7 @@ FILTER_OPERATORS: tuple[str, ...] = ("matches", "exists", "notExists")
 FILTER_TYPES: tuple[str, ...] = ("and", "or")
 
 PERMISSION_AGGREGATES = "analytics:conversationAggregate:view"
+PERMISSION_QUEUES = "routing:queue:view"
 
 # What the dimension listings need, as the SDK's generated docs say of each endpoint
 # ("Requires ... permissions", MyPureCloud/platform-client-sdk-python build/docs, 257.1.0):

@@ -28,7 +28,11 @@ from typing import Any
 
 from genesys_assets.genesys import regions
 from genesys_assets.genesys.auth import ClientCredentials, TokenProvider
-from genesys_assets.genesys.catalog import PERMISSION_ROUTING_SKILLS, PERMISSION_WRAP_UP_CODES
+from genesys_assets.genesys.catalog import (
+    PERMISSION_QUEUES,
+    PERMISSION_ROUTING_SKILLS,
+    PERMISSION_WRAP_UP_CODES,
+)
 from genesys_assets.genesys.errors import (
     GenesysConfigError,
     GenesysError,
@@ -650,33 +654,28 @@ class GenesysClient:
 
     # -- other endpoints ----------------------------------------------------------------------
 
-    def list_queues(self) -> list[Queue]:
+    def list_queues(self, *, page_size: int | None = None) -> list[Queue]:
         """Every routing queue (id, name, division), across all pages."""
         apis = self._sdk_apis()
-        stats = RequestStats()
-        queues: list[Queue] = []
-        page_number = 1
-        while True:
-            with apis.http.call(f"routing queues page {page_number}", stats):
-                response = apis.routing.get_routing_queues(
-                    page_size=self.settings.queue_page_size, page_number=page_number
+        endpoint = "GET /api/v2/routing/queues"
+        queues = []
+        for entity in self._list_entities(
+            endpoint,
+            lambda size, number: apis.routing.get_routing_queues(
+                page_size=size, page_number=number
+            ),
+            page_size,
+            permission=PERMISSION_QUEUES,
+        ):
+            division = entity.get("division") or {}
+            queues.append(
+                Queue(
+                    id=entity["id"],
+                    name=_text(entity, "name", endpoint) or "",
+                    division_id=_ref_id(entity, "division", endpoint),
+                    division_name=division.get("name"),
                 )
-            listing = response.json()
-            for entity in listing.get("entities") or []:
-                division = entity.get("division") or {}
-                queues.append(
-                    Queue(
-                        id=entity["id"],
-                        name=entity.get("name") or "",
-                        division_id=division.get("id"),
-                        division_name=division.get("name"),
-                    )
-                )
-            page_count = listing.get("pageCount") or 0
-            if not listing.get("nextUri") or page_number >= page_count:
-                break
-            page_number += 1
-        self.stats.merge(stats)
+            )
         return queues
 
     def list_users(

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from genesys_assets.genesys.catalog import (
     PERMISSION_AGGREGATES,
+    PERMISSION_QUEUES,
     PERMISSION_ROUTING_SKILLS,
     PERMISSION_WRAP_UP_CODES,
 )
 from genesys_assets.simulator.errors import ApiError
 
-PERMISSION_QUEUES = "routing:queue:view"
 PERMISSION_DETAILS = "analytics:conversationDetail:view"  # what the availability route needs
 # What an OAuth client set up for an aggregates pipeline and its dimension listings holds: not
 # the details permission. (Users, divisions and languages need none, see `catalog`.)

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance
+from dagster import AssetCheckSeverity, DagsterInstance
 
 from genesys_assets import datasets
 from genesys_assets.definitions import CHECKS_JOB, MAIN_JOB, build_definitions
 from genesys_assets.dimensions import all_dimensions
 from genesys_assets.pipeline.environment import SettingsError, resources
+
+from .run_events import check_evaluations
 
 DAY = date(2024, 11, 1)
 
@@ -29,15 +31,6 @@ def run(defs, job: str, instance: DagsterInstance):
 
 def warehouse(env) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(f"{env['GENESYS_ASSETS_HOME']}/warehouse.duckdb")
-
-
-def evaluations(result) -> dict[str, object]:
-    found = {}
-    for event in result.all_events:
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-            data = event.asset_check_evaluation_data
-            found[f"{data.asset_key.to_user_string()}.{data.check_name}"] = data
-    return found
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -66,7 +59,7 @@ def test_every_dimension_becomes_its_table_and_every_id_resolves(clean_env):
         readme = (Path(__file__).parents[1] / "README.md").read_text()
         example = readme.split("```sql\n", 1)[1].split("```", 1)[0]
         assert con.execute(example).fetchall()
-    found = evaluations(result)
+    found = check_evaluations(result)
     for dataset in ("queue_performance", "agent_performance"):
         check = found[f"{dataset}.ids_resolve"]
         assert check.passed and not check.blocking
@@ -102,7 +95,7 @@ def test_an_id_in_no_dimension_is_listed_and_the_run_still_succeeds(clean_env):
 
     checked = run(defs, CHECKS_JOB, instance)
     assert checked.success, "not blocking: the rows are right, only a name is missing"
-    found = evaluations(checked)
+    found = check_evaluations(checked)
     ids = found["agent_performance.ids_resolve"]
     assert not ids.passed and ids.severity == AssetCheckSeverity.ERROR
     assert ids.metadata["unresolved"].value == {"userId": [gone]}

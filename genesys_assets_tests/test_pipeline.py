@@ -26,6 +26,8 @@ from genesys_assets.definitions import CHECKS_JOB, MAIN_JOB, build_definitions
 from genesys_assets.pipeline.environment import SettingsError, resources
 from genesys_assets.stage import layout
 
+from .run_events import check_evaluations
+
 DAY = "2024-11-01"
 RANGE_TAGS = {
     "dagster/asset_partition_range_start": "2024-11-04",
@@ -66,14 +68,6 @@ def materializations(result, key: str) -> list:
         if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
         and e.event_specific_data.materialization.asset_key == AssetKey(key)
     ]
-
-
-def check_evaluations(result) -> dict[str, object]:
-    return {
-        f"{e.asset_check_evaluation_data.asset_key.to_user_string()}.{e.asset_check_evaluation_data.check_name}": e.asset_check_evaluation_data
-        for e in result.all_events
-        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
-    }
 
 
 def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):

@@ -31,6 +31,8 @@ from genesys_assets.pipeline.environment import resources
 from genesys_assets.settling import SettlingState
 from genesys_assets.source_parity import compare, fingerprint
 
+from .run_events import check_evaluations
+
 ZONE = ZoneInfo("America/New_York")
 CLOSED_DAY = date(2024, 11, 1)  # long past every settling window
 TOTALS_BODY = re.compile(r'"granularity":"P1D"')
@@ -65,16 +67,6 @@ def run_job(defs, name: str, day: date, instance: DagsterInstance):
     )
 
 
-def evaluations(result) -> dict[str, object]:
-    """check name (dataset.check) -> its evaluation, for the run's one day."""
-    found = {}
-    for event in result.all_events:
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-            data = event.asset_check_evaluation_data
-            found[f"{data.asset_key.to_user_string()}.{data.check_name}"] = data
-    return found
-
-
 def late_events(**extra):
     # A tenth of all events reach the API six hours late: pulled at 00:30, a day lacks the
     # late ones of its last six hours; by noon they are in.
@@ -91,8 +83,8 @@ def test_a_closed_day_that_changed_after_its_load_fails_its_source_check_alone(o
 
     loaded = run_job(defs, MAIN_JOB, CLOSED_DAY, instance)
     assert loaded.success, "at load time the warehouse is what Genesys had"
-    assert all(e.passed for e in evaluations(loaded).values())
-    assert {k.rsplit(".", 1)[1] for k in evaluations(loaded)} == {
+    assert all(e.passed for e in check_evaluations(loaded).values())
+    assert {k.rsplit(".", 1)[1] for k in check_evaluations(loaded)} == {
         "row_count_parity",
         "totals_parity",
         "source_parity",
@@ -102,7 +94,7 @@ def test_a_closed_day_that_changed_after_its_load_fails_its_source_check_alone(o
     simulator.set_now(local(CLOSED_DAY + timedelta(days=1), 12))  # the late events are in
     checked = run_job(defs, CHECKS_JOB, CLOSED_DAY, instance)
     assert not checked.success
-    found = evaluations(checked)
+    found = check_evaluations(checked)
     for dataset in ("queue_performance", "agent_performance"):
         assert found[f"{dataset}.row_count_parity"].passed
         assert found[f"{dataset}.totals_parity"].passed
@@ -117,7 +109,7 @@ def test_a_closed_day_that_changed_after_its_load_fails_its_source_check_alone(o
         assert handle["genesys_sum"] > handle["warehouse_sum"] and not handle["agrees"]
 
     reloaded = run_job(defs, MAIN_JOB, CLOSED_DAY, instance)
-    assert reloaded.success and all(e.passed for e in evaluations(reloaded).values())
+    assert reloaded.success and all(e.passed for e in check_evaluations(reloaded).values())
 
 
 @pytest.mark.parametrize(
@@ -145,7 +137,7 @@ def test_a_closed_day_revised_by_genesys_fails_on_exactly_the_revised_metrics(
     assert run_job(defs, MAIN_JOB, CLOSED_DAY, instance).success
 
     simulator.set_now(local(CLOSED_DAY + timedelta(days=4), 12))  # after the revision
-    found = evaluations(run_job(defs, CHECKS_JOB, CLOSED_DAY, instance))
+    found = check_evaluations(run_job(defs, CHECKS_JOB, CLOSED_DAY, instance))
     for dataset in ("queue_performance", "agent_performance"):
         source = found[f"{dataset}.source_parity"]
         revised = changed & set(datasets.load().get(dataset).metrics)
@@ -171,7 +163,7 @@ def test_a_dropped_group_fails_the_source_check_while_the_stage_checks_pass(org)
 
     result = run_job(defs, MAIN_JOB, CLOSED_DAY, DagsterInstance.ephemeral())
     assert not result.success, "a blocking check that fails on a closed day fails the run"
-    found = evaluations(result)
+    found = check_evaluations(result)
     for dataset in ("queue_performance", "agent_performance"):
         assert found[f"{dataset}.row_count_parity"].passed
         assert found[f"{dataset}.totals_parity"].passed
@@ -189,7 +181,7 @@ def test_a_job_cursor_that_ends_early_fails_the_source_check(org, monkeypatch):
 
     result = run_job(defs, MAIN_JOB, CLOSED_DAY, DagsterInstance.ephemeral())
     assert not result.success
-    found = evaluations(result)
+    found = check_evaluations(result)
     for dataset in ("queue_performance", "agent_performance"):
         assert found[f"{dataset}.row_count_parity"].passed
         assert found[f"{dataset}.totals_parity"].passed
@@ -230,7 +222,7 @@ def test_the_sensor_reloads_exactly_the_day_that_changed_and_then_lets_it_settle
     simulator.set_now(local(day + timedelta(days=1), 12))
     checked = run_job(defs, CHECKS_JOB, day, instance)
     assert checked.success, "inside the settling window a difference is a warning"
-    source = evaluations(checked)["queue_performance.source_parity"]
+    source = check_evaluations(checked)["queue_performance.source_parity"]
     assert not source.passed and source.severity == AssetCheckSeverity.WARN
     assert "still settling" in source.description
 
@@ -263,7 +255,9 @@ def test_the_sensor_reloads_exactly_the_day_that_changed_and_then_lets_it_settle
             tags=request.tags,
         )
         assert reloaded.success
-        source = evaluations(reloaded)[f"{request.asset_selection[-1].path[-1]}.source_parity"]
+        source = check_evaluations(reloaded)[
+            f"{request.asset_selection[-1].path[-1]}.source_parity"
+        ]
         assert source.passed, "after the re-load both sides agree"
 
     third = tick(defs, again.cursor, instance)

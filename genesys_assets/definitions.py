@@ -18,10 +18,15 @@ from dagster import (
 
 from genesys_assets import datasets
 from genesys_assets.dimensions import all_dimensions
+from genesys_assets.kpi_views import views_for
 from genesys_assets.pipeline import catalog, environment
-from genesys_assets.pipeline.assets import build_dataset_assets, build_dimension_asset
+from genesys_assets.pipeline.assets import (
+    build_dataset_assets,
+    build_dimension_asset,
+    build_kpi_view_asset,
+)
 from genesys_assets.pipeline.automation import build_refresh_schedule, build_settling_sensor
-from genesys_assets.pipeline.checks import build_checks, build_checks_job
+from genesys_assets.pipeline.checks import build_checks, build_checks_job, build_view_checks
 
 MAIN_JOB = "genesys_job"
 CHECKS_JOB = "genesys_checks_job"
@@ -60,10 +65,13 @@ def build_definitions(
             )
         )
         schedules.append(build_refresh_schedule(dataset.name, job_name, config))
+    for view in views_for(config):
+        assets.append(build_kpi_view_asset(view, naming))
+        checks.append(build_view_checks(view))
     main = define_asset_job(
         MAIN_JOB,
         selection=AssetSelection.all(),
-        description="Every dataset for a day (or a range of days), and the dimensions.",
+        description="Every dataset for a day (or a range of days), the dimensions, the KPI views.",
     )
     return Definitions(
         assets=assets,

@@ -9,8 +9,12 @@ afterwards), else an ephemeral one.
 import os
 import sys
 from datetime import date
+from typing import TYPE_CHECKING
 
 from dagster import DagsterEventType, DagsterInstance
+
+if TYPE_CHECKING:
+    from genesys_assets.warehouse import Warehouse
 
 DEFAULT_DAY = "2024-11-01"
 
@@ -62,6 +66,8 @@ def main(argv: list[str]) -> int:
                 f"  {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {status}"
                 f" - {evaluation.description or ''}"
             )
+    if result.success:
+        print_kpis(warehouse, date.fromisoformat(day))
     if not result.success:
         for event in result.all_events:
             if event.event_type == DagsterEventType.STEP_FAILURE:
@@ -70,6 +76,35 @@ def main(argv: list[str]) -> int:
         return 1
     print("\nOpen the Dagster UI with `make ui` to browse the assets, runs and checks.")
     return 0
+
+
+def print_kpis(warehouse: "Warehouse", day: date) -> None:
+    """The day per queue, from the kpi_queue_day view (formulas in genesys_assets/kpis/)."""
+    if not warehouse.has_table("kpi_queue_day"):
+        return
+    rows = warehouse.select(
+        "kpi_queue_day",
+        "SELECT queue_name, offered, answered, abandon_rate, service_level, asa_s, aht_s "
+        f"FROM {warehouse.qualified('kpi_queue_day')} WHERE partition_date = ? "
+        "ORDER BY offered DESC, queue_name",
+        [day],
+    )
+    print(f"\nKPIs for {day} (kpi_queue_day):")
+    header = ("queue", "offered", "answered", "abandon", "service lvl", "ASA s", "AHT s")
+    print("  {:<28} {:>8} {:>8} {:>8} {:>11} {:>7} {:>7}".format(*header))
+    for name, offered, answered, abandon, level, asa, aht in rows:
+        print(
+            f"  {(name or '(no name)')[:28]:<28} {offered:>8.0f} {answered:>8.0f} "
+            f"{_pct(abandon):>8} {_pct(level):>11} {_num(asa):>7} {_num(aht):>7}"
+        )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 if __name__ == "__main__":

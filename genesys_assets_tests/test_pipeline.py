@@ -116,7 +116,7 @@ def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):
     # Sized by one day-totals query each, the small org's days go as one synchronous query.
     assert modes == {"sync"}
     checks = check_evaluations(result)
-    assert len(checks) == 8 and all(c.passed for c in checks.values())
+    assert len(checks) == 14 and all(c.passed for c in checks.values())  # tables and views
     assert checks["queue_performance.row_count_parity"].partition == DAY
     queues = materializations(result, "genesys_queues")[0]
     assert queues.metadata["dagster/row_count"].value == 12

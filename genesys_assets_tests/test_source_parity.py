@@ -84,7 +84,7 @@ def test_a_closed_day_that_changed_after_its_load_fails_its_source_check_alone(o
     loaded = run_job(defs, MAIN_JOB, CLOSED_DAY, instance)
     assert loaded.success, "at load time the warehouse is what Genesys had"
     assert all(e.passed for e in check_evaluations(loaded).values())
-    assert {k.rsplit(".", 1)[1] for k in check_evaluations(loaded)} == {
+    assert {k.rsplit(".", 1)[1] for k in check_evaluations(loaded) if not k.startswith("kpi_")} == {
         "row_count_parity",
         "totals_parity",
         "source_parity",

@@ -34,9 +34,10 @@ from dagster import (
     multi_asset,
 )
 
-from genesys_assets import daily
+from genesys_assets import daily, kpi_views
 from genesys_assets.datasets import Dataset
 from genesys_assets.dimensions import Dimension
+from genesys_assets.kpi_views import KpiView
 from genesys_assets.pipeline import catalog
 from genesys_assets.pipeline.failures import reported
 from genesys_assets.pipeline.keys import parquet_key, raw_pages_key, table_key
@@ -339,3 +340,36 @@ def build_dimension_asset(
         )
 
     return dimension_table
+
+
+def build_kpi_view_asset(view: KpiView, naming: catalog.WarehouseNaming) -> AssetsDefinition:
+    """A KPI view over a dataset table and its dimension, replaced from its SQL file."""
+
+    @asset(
+        name=view.name,
+        group_name="genesys_kpis",
+        deps=[AssetKey(view.dataset), AssetKey(view.dimension)],
+        backfill_policy=BackfillPolicy.single_run(),
+        kinds={naming.kind, "view"},
+        pool=WAREHOUSE_POOL,
+        description=f"{view.description}\n\nThe formulas are in {view.path.name}.",
+        metadata={
+            "dagster/table_name": naming.table_name(view.name),
+            "sql_file": MetadataValue.path(str(view.path)),
+        },
+    )
+    def kpi_view(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        target = warehouse.get_warehouse()
+        sql = view.sql(target)
+        with reported(view.name):
+            target.replace_view(view.name, sql)
+            shown = kpi_views.preview(target, view)
+        context.log.info(f"{target.qualified(view.name)}: view replaced from {view.path.name}")
+        return MaterializeResult(
+            metadata={
+                "sql": MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
+                "preview": preview_rows(shown),
+            }
+        )
+
+    return kpi_view

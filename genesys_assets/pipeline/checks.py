@@ -28,6 +28,7 @@ from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckKey,
+    AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -57,6 +58,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from genesys_assets.daily import describe_days
 from genesys_assets.datasets import Dataset, Settling
 from genesys_assets.id_resolution import resolutions, resolve_days
+from genesys_assets.kpi_views import KpiView, ViewCheck, days_complete, ratios_in_range
 from genesys_assets.parity import (
     LoadedFiles,
     Parity,
@@ -357,3 +359,44 @@ def _value(key: str, value: Any) -> Any:
     if key in _MARKDOWN:
         return MetadataValue.md(value)
     return MetadataValue.json(value) if isinstance(value, list | dict) else value
+
+
+VIEW_CHECKS: dict[str, tuple[Callable[[Warehouse, KpiView], ViewCheck], str]] = {
+    "ratios_in_range": (
+        ratios_in_range,
+        "Every ratio of the view that is a share (abandon rate, service level, and the day "
+        "views' transfer rate) lies within [0, 1]; the first offending rows are listed.",
+    ),
+    "days_complete": (
+        days_complete,
+        "The view has every day its dataset table has: no join loses a day.",
+    ),
+}
+
+
+def build_view_checks(view: KpiView) -> AssetChecksDefinition:
+    """Both checks of a KPI view as one step, after the view is replaced."""
+
+    @multi_asset_check(
+        name=f"{view.name}_checks",
+        specs=[
+            AssetCheckSpec(name, asset=AssetKey(view.name), description=description)
+            for name, (_, description) in VIEW_CHECKS.items()
+        ],
+        can_subset=True,
+    )
+    def view_checks(
+        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[AssetCheckResult]:
+        target = warehouse.get_warehouse()
+        for key in context.selected_asset_check_keys:
+            found = VIEW_CHECKS[key.name][0](target, view)
+            yield AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=found.passed,
+                description=found.summary,
+                metadata={k: _value(k, v) for k, v in found.details.items()},
+            )
+
+    return view_checks

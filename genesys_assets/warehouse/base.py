@@ -329,6 +329,14 @@ class Warehouse(ABC):
         """Make the whole table exactly the staged file, atomically."""
         return self._replace(table, schema, {}, whole=staged)
 
+    def select(self, table: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query about `table` (named in the error if it does not exist)."""
+        return self._query(table, sql, list(params))
+
+    @abstractmethod
+    def replace_view(self, view: str, select_sql: str) -> None:
+        """Create the view, or replace its definition, in the tables' schema."""
+
     def distinct_values(self, table: str, column: str) -> set[str]:
         """The non-NULL values of `column` in the whole table (a dimension's ids)."""
         name = identifier(column, "column")

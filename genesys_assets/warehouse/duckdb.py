@@ -243,6 +243,15 @@ class DuckDBWarehouse(Warehouse):
     def close(self) -> None:
         """Nothing to do: every operation opens and closes the file (see the module docstring)."""
 
+    def replace_view(self, view: str, select_sql: str) -> None:
+        qualified = self.qualified(view)
+        with self._connect() as con:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            try:
+                con.execute(f"CREATE OR REPLACE VIEW {qualified} AS {select_sql}")
+            except duckdb.Error as exc:
+                raise WarehouseError(f"creating the view {qualified} failed: {exc}") from None
+
     def has_table(self, table: str) -> bool:
         with self._connect() as con:
             found = con.execute(

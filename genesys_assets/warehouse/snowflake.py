@@ -207,6 +207,16 @@ class SnowflakeWarehouse(Warehouse):
             by_day,
         )
 
+    def replace_view(self, view: str, select_sql: str) -> None:
+        qualified = self.qualified(view)
+        cursor = self._cursor()
+        try:
+            cursor.execute(f"CREATE OR REPLACE VIEW {qualified} AS {select_sql}")
+        except Exception as exc:
+            raise WarehouseError(f"creating the view {qualified} failed: {exc}") from None
+        finally:
+            cursor.close()
+
     def has_table(self, table: str) -> bool:
         cursor = self._cursor()
         try:

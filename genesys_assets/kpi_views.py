@@ -25,8 +25,8 @@ SQL_FOLDER = Path(__file__).with_name("kpis")
 class KpiView:
     name: str
     description: str
-    dataset: str  # the dataset table it is built from: it must have the same days
-    dimension: str  # the dimension table that names its ids
+    dataset: str  # the dataset table its rows come from: the view must have its days
+    reads: tuple[str, ...]  # the tables and views its SQL names, as {placeholders}
     ratios: tuple[str, ...]  # columns that must lie within [0, 1]
     shown: tuple[str, ...]  # the columns of its preview in the catalog
 
@@ -36,11 +36,7 @@ class KpiView:
 
     def sql(self, warehouse: Warehouse) -> str:
         """The view's SELECT, its tables named as the warehouse names them."""
-        text = self.path.read_text()
-        return text.format(
-            **{self.dataset: warehouse.qualified(self.dataset)},
-            **{self.dimension: warehouse.qualified(self.dimension)},
-        )
+        return self.path.read_text().format(**{n: warehouse.qualified(n) for n in self.reads})
 
 
 KPI_VIEWS: tuple[KpiView, ...] = (
@@ -50,7 +46,7 @@ KPI_VIEWS: tuple[KpiView, ...] = (
         "rate, service level, average speed of answer, average handle / talk / hold / "
         "after-call time, transfer rate; queue names joined.",
         "queue_performance",
-        datasets.QUEUES_ASSET,
+        ("queue_performance", datasets.QUEUES_ASSET),
         # Not transfer_rate: transfers and answers fall in different half hours (see the SQL).
         ("abandon_rate", "service_level"),
         (
@@ -70,7 +66,7 @@ KPI_VIEWS: tuple[KpiView, ...] = (
         "kpi_queue_day",
         "Queue KPIs per queue and day (the day's own ratios, not averages of half hours).",
         "queue_performance",
-        datasets.QUEUES_ASSET,
+        ("kpi_queue_interval",),
         ("abandon_rate", "service_level", "transfer_rate"),
         (
             "partition_date",
@@ -89,7 +85,7 @@ KPI_VIEWS: tuple[KpiView, ...] = (
         "after-call time and their totals, transfer rate; agent names joined (agents who "
         "left included).",
         "agent_performance",
-        datasets.USERS_ASSET,
+        ("agent_performance", datasets.USERS_ASSET),
         ("transfer_rate",),
         (
             "partition_date",

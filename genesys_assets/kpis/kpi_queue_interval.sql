@@ -18,7 +18,8 @@
 --   transfer_rate     nTransferred.count / tAnswered.count; a transfer is stamped when it
 --                     happens, after its answer, so in one half hour this can pass 1: use
 --                     kpi_queue_day for the rate
--- A ratio whose denominator is 0 is NULL, never 0.
+-- and the sums the ratios are made of (answer_s, handle_s, ..., sl_numerator, sl_denominator),
+-- which kpi_queue_day adds up per day. A ratio whose denominator is 0 is NULL, never 0.
 SELECT
     p.partition_date,
     p.interval_start,
@@ -31,29 +32,31 @@ SELECT
     abandoned,
     abandoned / NULLIF(answered + abandoned, 0) AS abandon_rate,
     sl_numerator / NULLIF(sl_denominator, 0) AS service_level,
-    answered_ms / NULLIF(answered, 0) / 1000 AS asa_s,
-    handle_ms / NULLIF(handled, 0) / 1000 AS aht_s,
-    talk_ms / NULLIF(talks, 0) / 1000 AS avg_talk_s,
-    hold_ms / NULLIF(holds, 0) / 1000 AS avg_hold_s,
-    acw_ms / NULLIF(acws, 0) / 1000 AS avg_acw_s,
-    transferred / NULLIF(answered, 0) AS transfer_rate
+    answer_s / NULLIF(answered, 0) AS asa_s,
+    handle_s / NULLIF(handled, 0) AS aht_s,
+    talk_s / NULLIF(talks, 0) AS avg_talk_s,
+    hold_s / NULLIF(holds, 0) AS avg_hold_s,
+    acw_s / NULLIF(acws, 0) AS avg_acw_s,
+    transferred / NULLIF(answered, 0) AS transfer_rate,
+    answer_s, handled, handle_s, talks, talk_s, holds, hold_s, acws, acw_s, transferred,
+    sl_numerator, sl_denominator
 FROM (
     SELECT
         partition_date, interval_start, interval_end, queue_id, media_type,
         SUM(CASE WHEN metric = 'nOffered' THEN stat_count ELSE 0 END) * 1.0 AS offered,
         SUM(CASE WHEN metric = 'tAnswered' THEN stat_count ELSE 0 END) * 1.0 AS answered,
-        SUM(CASE WHEN metric = 'tAnswered' THEN stat_sum ELSE 0 END) AS answered_ms,
+        SUM(CASE WHEN metric = 'tAnswered' THEN stat_sum ELSE 0 END) / 1000 AS answer_s,
         SUM(CASE WHEN metric = 'tAbandon' THEN stat_count ELSE 0 END) * 1.0 AS abandoned,
         SUM(CASE WHEN metric = 'oServiceLevel' THEN stat_numerator ELSE 0 END) AS sl_numerator,
         SUM(CASE WHEN metric = 'oServiceLevel' THEN stat_denominator ELSE 0 END) AS sl_denominator,
         SUM(CASE WHEN metric = 'tHandle' THEN stat_count ELSE 0 END) * 1.0 AS handled,
-        SUM(CASE WHEN metric = 'tHandle' THEN stat_sum ELSE 0 END) AS handle_ms,
+        SUM(CASE WHEN metric = 'tHandle' THEN stat_sum ELSE 0 END) / 1000 AS handle_s,
         SUM(CASE WHEN metric = 'tTalk' THEN stat_count ELSE 0 END) * 1.0 AS talks,
-        SUM(CASE WHEN metric = 'tTalk' THEN stat_sum ELSE 0 END) AS talk_ms,
+        SUM(CASE WHEN metric = 'tTalk' THEN stat_sum ELSE 0 END) / 1000 AS talk_s,
         SUM(CASE WHEN metric = 'tHeld' THEN stat_count ELSE 0 END) * 1.0 AS holds,
-        SUM(CASE WHEN metric = 'tHeld' THEN stat_sum ELSE 0 END) AS hold_ms,
+        SUM(CASE WHEN metric = 'tHeld' THEN stat_sum ELSE 0 END) / 1000 AS hold_s,
         SUM(CASE WHEN metric = 'tAcw' THEN stat_count ELSE 0 END) * 1.0 AS acws,
-        SUM(CASE WHEN metric = 'tAcw' THEN stat_sum ELSE 0 END) AS acw_ms,
+        SUM(CASE WHEN metric = 'tAcw' THEN stat_sum ELSE 0 END) / 1000 AS acw_s,
         SUM(CASE WHEN metric = 'nTransferred' THEN stat_count ELSE 0 END) * 1.0 AS transferred
     FROM {queue_performance}
     GROUP BY partition_date, interval_start, interval_end, queue_id, media_type

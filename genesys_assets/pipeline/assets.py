@@ -343,12 +343,12 @@ def build_dimension_asset(
 
 
 def build_kpi_view_asset(view: KpiView, naming: catalog.WarehouseNaming) -> AssetsDefinition:
-    """A KPI view over a dataset table and its dimension, replaced from its SQL file."""
+    """A KPI view over the tables (and views) its SQL reads, replaced from its SQL file."""
 
     @asset(
         name=view.name,
         group_name="genesys_kpis",
-        deps=[AssetKey(view.dataset), AssetKey(view.dimension)],
+        deps=[AssetKey(name) for name in view.reads],
         backfill_policy=BackfillPolicy.single_run(),
         kinds={naming.kind, "view"},
         pool=WAREHOUSE_POOL,

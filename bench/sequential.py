@@ -31,12 +31,12 @@ from zoneinfo import ZoneInfo
 
 from genesys_assets import datasets, long_table
 from genesys_assets.datasets import QUEUES_ASSET
+from genesys_assets.dimension_tables import QUEUE_COLUMNS, queues_table
+from genesys_assets.dimension_tables import schema as dimension_schema
 from genesys_assets.flatten import PageInput, flatten_pages
 from genesys_assets.genesys.auth import ClientCredentials
 from genesys_assets.genesys.client import ClientSettings, GenesysClient
 from genesys_assets.parity import row_count_parity, totals_parity
-from genesys_assets.queue_table import queue_table
-from genesys_assets.queue_table import schema as queue_schema
 from genesys_assets.settling import settling_since
 from genesys_assets.source_parity import compare_with_source
 from genesys_assets.stage import LocalStage, layout
@@ -79,9 +79,9 @@ def load(first: date, last: date) -> dict[str, Any]:
         t = time.perf_counter()
         queues = client.list_queues()
         t = timed("queues: fetch", t)
-        dimension = queue_table(queues, datetime.now(UTC))
+        dimension = queues_table(queues, datetime.now(UTC))
         staged_queues = parquet_store.write(layout.dimension(QUEUES_ASSET), dimension)
-        warehouse.replace_table(QUEUES_ASSET, queue_schema(), staged_queues)
+        warehouse.replace_table(QUEUES_ASSET, dimension_schema(QUEUE_COLUMNS), staged_queues)
         timed("queues: stage and load", t)
 
         for day in days_between(first, last):

@@ -1,10 +1,10 @@
-"""The dimension tables besides queues: users, wrap-up codes, divisions, routing skills and
-routing languages, each one small table replaced whole on each run.
+"""The dimension tables: queues, users, wrap-up codes, divisions, routing skills and routing
+languages, each one small table replaced whole on each run.
 
-The aggregates carry only ids (`userId`, `wrapUpCode`, `divisionId`, `requestedRoutingSkillId`,
-`requestedLanguageId`); these tables carry the names to join them to. As in `queue_table`, the
-columns are listed without pyarrow (the catalog shows them when the definitions load) and the
-Arrow tables are built when a run needs them, from the client's listings.
+The aggregates carry only ids (`queueId`, `userId`, `wrapUpCode`, `divisionId`,
+`requestedRoutingSkillId`, `requestedLanguageId`); these tables carry the names to join them
+to. The columns are listed without pyarrow (the catalog shows them when the definitions load)
+and the Arrow tables are built when a run needs them, from the client's listings.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from genesys_assets.genesys.client import (
         Division,
+        Queue,
         RoutingLanguage,
         RoutingSkill,
         User,
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
 
 _LOADED_AT = Column("loaded_at", "timestamp_us", False, "when the listing was taken, UTC")
 
+QUEUE_COLUMNS: tuple[Column, ...] = (
+    Column("queue_id", "string", False, "the routing queue's id (queue_id in the dataset tables)"),
+    Column("name", "string", True, "the queue's name as it is now"),
+    Column("division_id", "string", True, "the division the queue belongs to"),
+    Column("division_name", "string", True, "the division's name"),
+    _LOADED_AT,
+)
 _USER_COLUMNS: tuple[Column, ...] = (
     Column("user_id", "string", False, "the user's id (user_id in the dataset tables)"),
     Column("name", "string", True, "the user's name as it is now"),
@@ -96,71 +104,82 @@ def schema(columns: Sequence[Column]) -> pa.Schema:
     )
 
 
+def queues_table(queues: Sequence[Queue], loaded_at: datetime) -> pa.Table:
+    rows = [(q.id, q.name, q.division_id, q.division_name) for q in queues]
+    return _table(rows, QUEUE_COLUMNS, loaded_at)
+
+
 def users_table(
     users: Sequence[User], loaded_at: datetime, *, include_email: bool = False
 ) -> pa.Table:
     """Without `include_email` no address is written, whatever the listing carried."""
-    data: dict[str, list[Any]] = {
-        "user_id": [u.id for u in users],
-        "name": [u.name for u in users],
-        "division_id": [u.division_id for u in users],
-        "department": [u.department for u in users],
-        "title": [u.title for u in users],
-        "state": [u.state for u in users],
-        "manager_id": [u.manager_id for u in users],
-    }
-    if include_email:
-        data["email"] = [u.email for u in users]
-    return _table(data, user_columns(include_email), loaded_at, len(users))
+    rows = [
+        (u.id, u.name, u.division_id, u.department, u.title, u.state, u.manager_id)
+        + ((u.email,) if include_email else ())
+        for u in users
+    ]
+    return _table(rows, user_columns(include_email), loaded_at)
 
 
 def wrap_up_codes_table(
     codes: Sequence[WrapUpCode], loaded_at: datetime, *, include_system_codes: bool = True
 ) -> pa.Table:
     """The listed codes, plus the `SYSTEM_WRAP_UP_CODES` the listing did not include."""
-    rows: list[tuple[str, str | None, str | None]] = [(c.id, c.name, c.division_id) for c in codes]
+    rows: list[tuple[Any, ...]] = [(c.id, c.name, c.division_id) for c in codes]
     if include_system_codes:
         listed = {c.id for c in codes}
         rows += [(cid, name, None) for cid, name in SYSTEM_WRAP_UP_CODES if cid not in listed]
-    data: dict[str, list[Any]] = {
-        "wrap_up_code_id": [r[0] for r in rows],
-        "name": [r[1] for r in rows],
-        "division_id": [r[2] for r in rows],
-    }
-    return _table(data, WRAP_UP_CODE_COLUMNS, loaded_at, len(rows))
+    return _table(rows, WRAP_UP_CODE_COLUMNS, loaded_at)
 
 
 def divisions_table(divisions: Sequence[Division], loaded_at: datetime) -> pa.Table:
-    data: dict[str, list[Any]] = {
-        "division_id": [d.id for d in divisions],
-        "name": [d.name for d in divisions],
-        "description": [d.description for d in divisions],
-        "home_division": [d.home_division for d in divisions],
-    }
-    return _table(data, DIVISION_COLUMNS, loaded_at, len(divisions))
+    rows = [(d.id, d.name, d.description, d.home_division) for d in divisions]
+    return _table(rows, DIVISION_COLUMNS, loaded_at)
 
 
 def routing_skills_table(skills: Sequence[RoutingSkill], loaded_at: datetime) -> pa.Table:
-    data: dict[str, list[Any]] = {
-        "skill_id": [s.id for s in skills],
-        "name": [s.name for s in skills],
-        "state": [s.state for s in skills],
-    }
-    return _table(data, ROUTING_SKILL_COLUMNS, loaded_at, len(skills))
+    return _table([(s.id, s.name, s.state) for s in skills], ROUTING_SKILL_COLUMNS, loaded_at)
 
 
 def routing_languages_table(languages: Sequence[RoutingLanguage], loaded_at: datetime) -> pa.Table:
-    data: dict[str, list[Any]] = {
-        "language_id": [lang.id for lang in languages],
-        "name": [lang.name for lang in languages],
-        "state": [lang.state for lang in languages],
-    }
-    return _table(data, ROUTING_LANGUAGE_COLUMNS, loaded_at, len(languages))
+    rows = [(lang.id, lang.name, lang.state) for lang in languages]
+    return _table(rows, ROUTING_LANGUAGE_COLUMNS, loaded_at)
 
 
 def _table(
-    data: dict[str, list[Any]], columns: Sequence[Column], loaded_at: datetime, rows: int
+    rows: Sequence[tuple[Any, ...]], columns: Sequence[Column], loaded_at: datetime
 ) -> pa.Table:
+    """`rows` in the order of `columns`, each but the last (`loaded_at`, added here)."""
     import pyarrow as pa
 
-    return pa.table({**data, "loaded_at": [loaded_at] * rows}, schema=schema(columns))
+    names = [c.name for c in columns]
+    values = list(zip(*rows, strict=True)) if rows else [()] * (len(names) - 1)
+    data = {name: list(column) for name, column in zip(names[:-1], values, strict=True)}
+    return pa.table({**data, "loaded_at": [loaded_at] * len(rows)}, schema=schema(columns))
+
+
+DEFAULT_MAX_SHRINK = 0.5
+
+
+class DimensionShrinkError(RuntimeError):
+    """A dimension listing much smaller than the table it would replace."""
+
+
+def refuse_shrink(table: str, current: int | None, new: int, max_shrink: float) -> None:
+    """Fail before anything is written if `new` rows would replace `current` and lose more than
+    `max_shrink` of them (1 allows anything, an empty table included).
+
+    An org's queues do not vanish overnight; an empty or much shorter listing is far more
+    likely a permission, a division filter or an API fault, and replacing the table with it
+    would blank every queue name in every report without a sign.
+    """
+    if current is None or current == 0 or max_shrink >= 1:
+        return
+    lost = (current - new) / current
+    if new == 0 or lost > max_shrink:
+        raise DimensionShrinkError(
+            f"{table}: the API listed {new} rows where the table holds {current} "
+            f"({lost:.0%} fewer, more than the {max_shrink:.0%} allowed); nothing was replaced. "
+            "If the org really lost them, set GENESYS_DIMENSION_MAX_SHRINK=1 for this run (or "
+            "a share such as 0.9) and run it again"
+        )

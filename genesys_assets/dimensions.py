@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from genesys_assets import datasets, dimension_tables, queue_table
+from genesys_assets import datasets, dimension_tables
 from genesys_assets.genesys import catalog
 from genesys_assets.long_table import Column
 
@@ -44,8 +44,8 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             datasets.QUEUES_ASSET,
             "Every routing queue of the org (id, name, division), replaced whole on each run: "
             "join the dataset tables' queue_id to it for queue names.",
-            queue_table.COLUMNS,
-            lambda client, now: queue_table.queue_table(client.list_queues(), now),
+            dimension_tables.QUEUE_COLUMNS,
+            lambda client, now: dimension_tables.queues_table(client.list_queues(), now),
             catalog.PERMISSION_QUEUES,
         ),
         Dimension(

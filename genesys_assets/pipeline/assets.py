@@ -313,7 +313,7 @@ def build_dimension_asset(
         stage: StageResource,
         warehouse: WarehouseResource,
     ) -> MaterializeResult:
-        from genesys_assets.queue_table import refuse_shrink
+        from genesys_assets.dimension_tables import refuse_shrink
 
         target = warehouse.get_warehouse()
         store = ParquetStore(stage.get_stage())

@@ -128,7 +128,8 @@ def compare_round(
                 f"(matched Genesys for {settling.matched_for_hours:g} h); nothing asked"
             )
             continue
-        compared = compare_with_source(client, warehouse, dataset, polled, days[0])
+        since = settling_since(today, settling)
+        compared = compare_with_source(client, warehouse, dataset, polled, since)
         result.requests += compared.requests
         differing = []
         for verdict in compared.verdicts:

@@ -20,7 +20,9 @@ plain output.
 """
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -77,63 +79,94 @@ from genesys_assets.warehouse import Warehouse
 # Materialization records per instance read when the checks look up what each day checked.
 _RECORDS_PAGE = 1000
 
-Comparison = Callable[[Warehouse, ParquetStore, str, Sequence[date], LoadedFiles], list[Parity]]
 
-CHECKS: dict[str, tuple[Comparison, str]] = {
-    "row_count_parity": (
-        row_count_parity,
-        "The day's rows in the warehouse equal the row count in the footer of the staged "
-        "Parquet file it was loaded from.",
-    ),
-    "totals_parity": (
-        totals_parity,
-        "Per metric, the day's sums of stat_count and stat_sum agree between the staged "
-        "Parquet file it was loaded from and the warehouse.",
-    ),
-}
+@dataclass
+class DayInputs:
+    """What a check of a dataset's days reads; the load log's files are read once for all."""
+
+    dataset: Dataset
+    days: list[date]
+    warehouse: Warehouse
+    store: ParquetStore
+    genesys: GenesysResource
+    settling: Settling
+
+    @cached_property
+    def files(self) -> LoadedFiles:
+        return loaded_staged_files(self.warehouse, self.store, self.dataset.name, self.days)
+
+
+@dataclass(frozen=True)
+class DayCheck:
+    name: str
+    description: str
+    run: Callable[[DayInputs], list[Parity]]
+    blocking: bool = True  # a failure fails the step and stops what follows
+    applies: Callable[[Dataset], bool] = lambda dataset: True
+    # The tables it reads besides the dataset's: in a run that loads them, it runs after them.
+    reads: Callable[[Dataset], list[AssetKey]] = lambda dataset: []
+
+
+def _source(inputs: DayInputs) -> list[Parity]:
+    dataset, days = inputs.dataset, inputs.days
+    today = datetime.now(ZoneInfo(dataset.query.time_zone)).date()
+    with reported(f"{dataset.name}: {SOURCE_CHECK} for {describe_days(days)}"):
+        return compare_with_source(
+            inputs.genesys.get_client(),
+            inputs.warehouse,
+            dataset,
+            days,
+            settling_since(today, inputs.settling),
+        ).verdicts
 
 
 SOURCE_CHECK = "source_parity"
-SOURCE_DESCRIPTION = (
-    "Per metric, the day's sums of stat_count, stat_sum and oServiceLevel's numerator and "
-    "denominator in the warehouse equal Genesys' own day totals (the dataset's metrics and "
-    "filter, by day, no group-by). A difference on a day still settling is a warning."
+CHECKS: tuple[DayCheck, ...] = (
+    DayCheck(
+        "row_count_parity",
+        "The day's rows in the warehouse equal the row count in the footer of the staged "
+        "Parquet file it was loaded from.",
+        lambda i: row_count_parity(i.warehouse, i.store, i.dataset.name, i.days, i.files),
+    ),
+    DayCheck(
+        "totals_parity",
+        "Per metric, the day's sums of stat_count and stat_sum agree between the staged "
+        "Parquet file it was loaded from and the warehouse.",
+        lambda i: totals_parity(i.warehouse, i.store, i.dataset.name, i.days, i.files),
+    ),
+    DayCheck(
+        SOURCE_CHECK,
+        "Per metric, the day's sums of stat_count, stat_sum and oServiceLevel's numerator and "
+        "denominator in the warehouse equal Genesys' own day totals (the dataset's metrics and "
+        "filter, by day, no group-by). A difference on a day still settling is a warning.",
+        _source,
+        # Only where the dataset's groups add up to the day.
+        applies=lambda dataset: not_comparable(dataset) is None,
+    ),
+    DayCheck(
+        "ids_resolve",
+        "Every id of the day's rows (queue, user, wrap-up code, division, skill, language, as "
+        "the dataset groups by them) is in its dimension table; those that are not are "
+        "listed. Not blocking: the rows are right, only their names are missing.",
+        lambda i: resolve_days(i.warehouse, i.dataset, i.days),
+        blocking=False,
+        applies=lambda dataset: bool(resolutions(dataset)),
+        reads=lambda dataset: [AssetKey(r.table) for r in resolutions(dataset)],
+    ),
 )
+_BY_NAME = {check.name: check for check in CHECKS}
 
 
-IDS_CHECK = "ids_resolve"
-IDS_DESCRIPTION = (
-    "Every id of the day's rows (queue, user, wrap-up code, division, skill, language, as the "
-    "dataset groups by them) is in its dimension table; those that are not are listed. Not "
-    "blocking: the rows are right, only their names are missing."
-)
-# Checks whose failure is reported but does not fail the run or stop what follows.
-NON_BLOCKING = frozenset({IDS_CHECK})
+def checks_of(dataset: Dataset) -> list[DayCheck]:
+    return [check for check in CHECKS if check.applies(dataset)]
 
 
 def check_names(dataset: Dataset) -> list[str]:
-    """The dataset's checks: the source check only where its groups add up to the day, the
-    ids check only where it groups by a dimension that has a table."""
-    return [
-        *CHECKS,
-        *([SOURCE_CHECK] if not_comparable(dataset) is None else []),
-        *([IDS_CHECK] if resolutions(dataset) else []),
-    ]
+    return [check.name for check in checks_of(dataset)]
 
 
 def check_keys(dataset: Dataset) -> list[AssetCheckKey]:
     return [AssetCheckKey(table_key(dataset), name) for name in check_names(dataset)]
-
-
-def _description(name: str) -> str:
-    if name == SOURCE_CHECK:
-        return SOURCE_DESCRIPTION
-    return IDS_DESCRIPTION if name == IDS_CHECK else CHECKS[name][1]
-
-
-def _waits_for(dataset: Dataset, name: str) -> list[AssetKey]:
-    """The dimension tables a check reads: in a run that loads them, it runs after them."""
-    return [AssetKey(r.table) for r in resolutions(dataset)] if name == IDS_CHECK else []
 
 
 def build_checks(
@@ -150,14 +183,14 @@ def build_checks(
         name=f"{dataset.name}_checks",
         specs=[
             AssetCheckSpec(
-                name,
+                check.name,
                 asset=table_key(dataset),
-                blocking=name not in NON_BLOCKING,
+                blocking=check.blocking,
                 partitions_def=partitions,
-                description=_description(name),
-                additional_deps=_waits_for(dataset, name),
+                description=check.description,
+                additional_deps=check.reads(dataset),
             )
-            for name in check_names(dataset)
+            for check in checks_of(dataset)
         ],
         can_subset=True,
     )
@@ -212,7 +245,7 @@ def build_checks_job(
 def _check_op(dataset: Dataset, settling: Settling) -> OpDefinition:
     @op(
         name=f"verify_{dataset.name}",
-        description=" ".join(_description(name) for name in check_names(dataset)),
+        description=" ".join(check.description for check in checks_of(dataset)),
     )
     def check_op(
         context: OpExecutionContext,
@@ -240,44 +273,30 @@ def verify(
     """One evaluation per day and check; a failed day fails the step after all are logged (a
     warning, on a day still settling, does not)."""
     days = [date.fromisoformat(key) for key in context.partition_keys]
-    store = ParquetStore(stage.get_stage())
     # Each warehouse query opens its own short connection: DuckDB lets one process in at a time,
     # and a connection held while the staged files are read would hold up the other dataset's
     # load for seconds.
-    # The staged comparisons start from the same load-log lookup and footers: read them once.
-    files = loaded_staged_files(warehouse, store, dataset.name, days)
-    results = {
-        name: CHECKS[name][0](warehouse, store, dataset.name, days, files)
-        for name in check_names
-        if name in CHECKS
-    }
-    if SOURCE_CHECK in check_names:
-        today = datetime.now(ZoneInfo(dataset.query.time_zone)).date()
-        with reported(f"{dataset.name}: {SOURCE_CHECK} for {describe_days(days)}"):
-            compared = compare_with_source(
-                genesys.get_client(), warehouse, dataset, days, settling_since(today, settling)
-            )
-        results[SOURCE_CHECK] = compared.verdicts
-    if IDS_CHECK in check_names:
-        results[IDS_CHECK] = resolve_days(warehouse, dataset, days)
+    inputs = DayInputs(dataset, days, warehouse, ParquetStore(stage.get_stage()), genesys, settling)
+    checks = [_BY_NAME[name] for name in check_names]
+    results = {check.name: check.run(inputs) for check in checks}
     targets = checked_materializations(context.instance, table_key(dataset), days)
-    for name, found in results.items():
-        for result in found:
+    for check in checks:
+        for result in results[check.name]:
             yield evaluation(
-                table_key(dataset), name, result, targets.get(result.day), name not in NON_BLOCKING
+                table_key(dataset), check.name, result, targets.get(result.day), check.blocking
             )
     warned = [
         r
-        for name, found in results.items()
-        for r in found
-        if not r.passed and (r.warn_only or name in NON_BLOCKING)
+        for check in checks
+        for r in results[check.name]
+        if not r.passed and (r.warn_only or not check.blocking)
     ]
     for result in warned:
         context.log.warning(f"{dataset.name}: {result.summary}")
     failed = {
-        name: [r for r in found if not r.passed and not r.warn_only]
-        for name, found in results.items()
-        if name not in NON_BLOCKING
+        check.name: [r for r in results[check.name] if not r.passed and not r.warn_only]
+        for check in checks
+        if check.blocking
     }
     if any(failed.values()):
         raise Failure(

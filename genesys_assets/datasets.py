@@ -39,6 +39,7 @@ WRAPUP_CODES_ASSET = "genesys_wrapup_codes"
 DIVISIONS_ASSET = "genesys_divisions"
 SKILLS_ASSET = "genesys_skills"
 LANGUAGES_ASSET = "genesys_languages"
+PRESENCES_ASSET = "genesys_presences"
 DIMENSION_ASSETS: tuple[str, ...] = (
     QUEUES_ASSET,
     USERS_ASSET,
@@ -46,6 +47,7 @@ DIMENSION_ASSETS: tuple[str, ...] = (
     DIVISIONS_ASSET,
     SKILLS_ASSET,
     LANGUAGES_ASSET,
+    PRESENCES_ASSET,
 )
 # The load log the warehouse writes in the same transaction as the rows (warehouse/base.py).
 LOADS_TABLE = "genesys_loads"
@@ -88,6 +90,11 @@ class Dataset:
     @property
     def group_by(self) -> tuple[str, ...]:
         return self.query.group_by
+
+    @property
+    def kind(self) -> str:
+        """conversations or users: which aggregates API the dataset reads (catalog.KINDS)."""
+        return self.query.kind
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -245,7 +252,7 @@ def _dataset(name: Any, spec: Any, time_zone: str, fail: Any) -> Dataset:
         )
     spec = _mapping(spec, where, fail)
     _known_keys(
-        spec, ("description", "group_by", "granularity", "metrics", "filter", "mode"),
+        spec, ("description", "kind", "group_by", "granularity", "metrics", "filter", "mode"),
         f"{where}.", fail,
     )  # fmt: skip
     for key in ("metrics", "group_by"):
@@ -266,6 +273,7 @@ def _dataset(name: Any, spec: Any, time_zone: str, fail: Any) -> Dataset:
             granularity=granularity,
             time_zone=time_zone,
             filter=Filter.from_mapping(spec["filter"]) if spec.get("filter") is not None else None,
+            kind=str(spec.get("kind", catalog.CONVERSATIONS.name)),
         )
     except QueryError as exc:
         raise fail(f"{where}.{exc.field}", exc.problem) from None

@@ -218,14 +218,20 @@ def _check_group_type(child: pa.Field, page: PageInput) -> None:
 
 
 _TRAILER = re.compile(rb'\s*(,\s*"cursor"\s*:\s*"(?:[^"\\]|\\.)*"\s*)?}\s*$')
-_LEADER = re.compile(rb'^\s*{\s*("cursor"\s*:\s*"(?:[^"\\]|\\.)*"\s*,\s*)?"results":\[')
+# Before the results: a job page's cursor, a user aggregates answer's presence mappings (an
+# object of lists of ids, no object inside), in either order.
+_LEADER = re.compile(
+    rb'^\s*{\s*(?:(?:"cursor"\s*:\s*"(?:[^"\\]|\\.)*"'
+    rb'|"systemToOrganizationMappings"\s*:\s*{[^{}]*})\s*,\s*)*"results":\['
+)
 
 
 def _container_lines(body: bytes) -> tuple[bytes, bytes] | None:
     """The result containers one per line, and the key they start with; None if not compact.
 
     Only the exact shapes `{"results":[...]}` and `{"results":[...],"cursor":"..."}` (cursor
-    first also accepted) qualify; everything else is parsed as one document.
+    first also accepted, and a user aggregates answer's `systemToOrganizationMappings` first)
+    qualify; everything else is parsed as one document.
     """
     leader = _LEADER.match(body)
     end = body.rfind(b"]")
@@ -321,6 +327,7 @@ def _flatten_containers(
     _check_metric_names(metric, page, asked)
     columns["metric"] = metric
     columns["qualifier"] = pc.struct_field(entries, "qualifier")
+    _check_qualifiers(columns, metric, page)
     stats = pc.struct_field(entries, "stats")
     for stat, column in STAT_COLUMNS:
         columns[column] = pc.struct_field(stats, stat)
@@ -345,6 +352,23 @@ def _check_metric_names(metric: pa.Array, page: PageInput, asked: frozenset[str]
             raise FlattenError(
                 f"page {page.source_file}: unknown metric {', '.join(map(repr, stray))}"
             )
+
+
+def _check_qualifiers(columns: dict[str, pa.Array], metric: pa.Array, page: PageInput) -> None:
+    """A status metric (user aggregates) without the status it is the time of is an answer we
+    did not expect: its rows could not be told apart, and their sums would be meaningless."""
+    qualified = pc.is_in(metric, value_set=pa.array(catalog.USER_METRICS, pa.string()))
+    missing = pc.and_(qualified, pc.is_null(columns["qualifier"]))
+    if not pc.any(missing).as_py():
+        return
+    first = pc.index(missing, True).as_py()
+    count = pc.sum(missing.cast(pa.int64())).as_py()
+    start = columns["interval_start"][first].as_py()
+    raise FlattenError(
+        f"page {page.source_file}: {count} entries of a status metric have no qualifier (the "
+        f"status); first: {metric[first].as_py()} in the bucket starting {start.isoformat()}. "
+        "The page is kept in the stage as received; nothing was written"
+    )
 
 
 def _check_stats(columns: dict[str, pa.Array], metric: pa.Array, page: PageInput) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from genesys_assets.long_table import measure
+
 
 @dataclass(frozen=True)
 class RawResponse:
@@ -100,15 +102,17 @@ class RawClient:
         finally:
             conn.close()
 
-    def query(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST a sync aggregates query; the parsed answer, or RuntimeError on non-200."""
-        response = self.request("POST", "/api/v2/analytics/conversations/aggregates/query", body)
+    def query(self, body: dict[str, Any], kind: str = "conversations") -> dict[str, Any]:
+        """POST a sync aggregates query (of `kind`: conversations or users); the parsed
+        answer, or RuntimeError on non-200."""
+        response = self.request("POST", f"/api/v2/analytics/{kind}/aggregates/query", body)
         if response.status != 200:
             raise RuntimeError(f"query failed: {response.status} {response.body!r}")
         return response.json()
 
 
-# (group, interval, metric) -> stats: an aggregates answer cell by cell.
+# (group, interval, metric) -> stats: an aggregates answer cell by cell. A metric with a
+# qualifier (the user aggregates' status) is keyed as the totals checks key it: `metric[status]`.
 Cells = dict[tuple[tuple[tuple[str, Any], ...], str, str], dict[str, Any]]
 
 
@@ -116,10 +120,10 @@ def cells(answer: dict[str, Any]) -> Cells:
     """{(group, interval, metric): stats} of an aggregates answer."""
     out: Cells = {}
     for container in answer["results"]:
-        group = tuple(sorted(container["group"].items()))
+        group = tuple(sorted(container.get("group", {}).items()))
         for data in container["data"]:
             for metric in data["metrics"]:
-                key = (group, data["interval"], metric["metric"])
+                key = (group, data["interval"], measure(metric["metric"], metric.get("qualifier")))
                 assert key not in out, f"duplicate cell {key}"
                 out[key] = metric["stats"]
     return out

@@ -28,6 +28,22 @@ def test_metrics_and_dimensions_match_the_sdk_models():
     assert list(catalog.DIMENSIONS) == _allowed_values(predicate, '"queueId"')
 
 
+def test_the_user_aggregates_names_match_the_sdk_models():
+    from PureCloudPlatformClientV2.models import (
+        organization_presence_definition as presence,
+    )
+    from PureCloudPlatformClientV2.models import user_aggregate_query_predicate as predicate
+    from PureCloudPlatformClientV2.models import user_aggregation_view as view
+
+    assert list(catalog.USER_METRICS) == _allowed_values(view, '"tSystemPresence"')
+    assert list(catalog.USER_DIMENSIONS) == _allowed_values(predicate, '"userId"')
+    # The presence listing spells the system presences its own way (OnQueue for ON_QUEUE).
+    listed = _allowed_values(presence, '"OnQueue"')
+    assert {name.replace("OnQueue", "On_Queue").upper() for name in listed} == set(
+        catalog.SYSTEM_PRESENCES
+    )
+
+
 def test_stat_fields_match_the_sdk_statistical_summary():
     from PureCloudPlatformClientV2.models.statistical_summary import StatisticalSummary
 

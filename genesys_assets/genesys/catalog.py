@@ -1,9 +1,10 @@
-"""The names the conversation aggregates API understands.
+"""The names the aggregates APIs understand: conversation aggregates and user aggregates.
 
 Both sides of the wire use this module: the client validates a query before it sends it (the SDK
 does not, a typo only comes back as HTTP 400), and the simulator rejects what the real API
 rejects. The lists are the ones the SDK's own models enumerate (`ConversationAggregationView`
-for metrics, `ConversationAggregateQueryPredicate` for dimensions); a test compares them with
+for metrics, `ConversationAggregateQueryPredicate` for dimensions; `UserAggregationView` and
+`UserAggregateQueryPredicate` for the user aggregates); a test compares them with
 the installed SDK so that an SDK upgrade that adds names shows up as a failing test, not as a
 rejected dataset. Keeping a copy here means validating a dataset file never imports the SDK,
 which costs two seconds and 200 MB.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 from enum import Enum
 
 METRICS: tuple[str, ...] = (
@@ -78,6 +80,24 @@ FILTER_TYPES: tuple[str, ...] = ("and", "or")
 
 PERMISSION_AGGREGATES = "analytics:conversationAggregate:view"
 PERMISSION_QUEUES = "routing:queue:view"
+# POST /api/v2/analytics/users/aggregates/query and .../users/aggregates/jobs (the SDK's
+# generated docs: "Requires ANY permissions: analytics:userAggregate:view").
+PERMISSION_USER_AGGREGATES = "analytics:userAggregate:view"
+
+# User aggregates: time in a status, per user. The status is the entry's `qualifier`: a routing
+# status for tAgentRoutingStatus, a system presence for tSystemPresence, an organization
+# presence id (a presence definition of the org, e.g. "Lunch at desk" under MEAL) for
+# tOrganizationPresence. Filtering and grouping are limited to userId (Genesys' developer
+# center, "User Status Aggregate query").
+USER_METRICS: tuple[str, ...] = ("tAgentRoutingStatus", "tOrganizationPresence", "tSystemPresence")
+USER_DIMENSIONS: tuple[str, ...] = ("userId",)
+ROUTING_STATUSES: tuple[str, ...] = (
+    "OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING", "COMMUNICATING",
+)  # fmt: skip
+SYSTEM_PRESENCES: tuple[str, ...] = (
+    "AVAILABLE", "AWAY", "BREAK", "BUSY", "IDLE", "MEAL", "MEETING", "OFFLINE", "ON_QUEUE",
+    "TRAINING",
+)  # fmt: skip
 
 # What the dimension listings need, as the SDK's generated docs say of each endpoint
 # ("Requires ... permissions", MyPureCloud/platform-client-sdk-python build/docs, 257.1.0):
@@ -88,9 +108,49 @@ PERMISSION_QUEUES = "routing:queue:view"
 # hold both view permissions, which cost nothing where they are not checked.
 PERMISSION_WRAP_UP_CODES = "routing:wrapupCode:view"
 PERMISSION_ROUTING_SKILLS = "routing:skill:view"
+# GET /api/v2/presence/definitions (the org's presences, the ids tOrganizationPresence names):
+# "Requires ALL permissions: presence:presenceDefinition:view" (the SDK's generated docs).
+PERMISSION_PRESENCE_DEFINITIONS = "presence:presenceDefinition:view"
 
 _METRIC_SET = frozenset(METRICS)
 _DIMENSION_SET = frozenset(DIMENSIONS)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an aggregates query is about: its names, its endpoint and its permission.
+
+    `conversations` (queue and agent handling metrics) and `users` (time in a presence or
+    routing status) share the query shape, the answer shape and the async jobs protocol; they
+    differ in these.
+    """
+
+    name: str
+    metrics: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    path: str  # the endpoint, without /query or /jobs
+    permission: str
+    # Whether every entry of a metric names what it is about in `qualifier` (the status).
+    qualified: bool
+
+
+CONVERSATIONS = Kind(
+    "conversations",
+    METRICS,
+    DIMENSIONS,
+    "/api/v2/analytics/conversations/aggregates",
+    PERMISSION_AGGREGATES,
+    qualified=False,
+)
+USERS = Kind(
+    "users",
+    USER_METRICS,
+    USER_DIMENSIONS,
+    "/api/v2/analytics/users/aggregates",
+    PERMISSION_USER_AGGREGATES,
+    qualified=True,
+)
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (CONVERSATIONS, USERS)}
 
 
 class MetricKind(Enum):
@@ -106,7 +166,8 @@ class MetricKind(Enum):
 
 
 def is_metric(name: str) -> bool:
-    return name in _METRIC_SET
+    """A metric of either kind of aggregates."""
+    return name in _METRIC_SET or name in USER_METRICS
 
 
 def is_dimension(name: str) -> bool:
@@ -133,6 +194,9 @@ def snake_case(name: str) -> str:
 _REQUIRED_STATS: dict[str, tuple[str, ...]] = {
     "oServiceLevel": ("ratio", "numerator", "denominator", "target"),
     "oServiceTarget": ("target",),
+    # Time in a status is a duration, not a count of occurrences: the user aggregates carry its
+    # `sum` (milliseconds); a `count` is taken when it comes, never required.
+    **{metric: ("sum",) for metric in USER_METRICS},
 }
 _REQUIRED_BY_KIND: dict[MetricKind, tuple[str, ...]] = {
     MetricKind.TIMER: ("count", "sum", "min", "max"),

@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genesys_assets.genesys import regions
 from genesys_assets.genesys.auth import ClientCredentials, TokenProvider
 from genesys_assets.genesys.catalog import (
+    PERMISSION_PRESENCE_DEFINITIONS,
     PERMISSION_QUEUES,
     PERMISSION_ROUTING_SKILLS,
     PERMISSION_WRAP_UP_CODES,
@@ -50,6 +51,9 @@ from genesys_assets.genesys.sizing import (
     interval_days,
 )
 from genesys_assets.genesys.transport import RawResponse, RequestStats, RetryPolicy, Transport
+
+if TYPE_CHECKING:
+    from genesys_assets.genesys.sdk import AggregatesCalls
 
 MODES = ("auto", "sync", "jobs")
 # Days per day-totals request: a month of day buckets, no group-by, is a few kilobytes; the
@@ -200,6 +204,18 @@ class RoutingLanguage:
     state: str | None
 
 
+@dataclass(frozen=True)
+class PresenceDefinition:
+    """A presence of the org: Genesys' own (type System) or the org's (type User), each under
+    a system presence. Its id is what tOrganizationPresence's qualifier names."""
+
+    id: str
+    name: str | None
+    system_presence: str | None  # as the listing spells it: OnQueue, Available, Break, ...
+    type: str | None  # System or User
+    deactivated: bool
+
+
 # `state` of GET /api/v2/users; the API's default is `active`, which leaves out the agents who
 # left while their ids stay in every historical aggregate.
 USER_STATES = ("active", "inactive", "deleted", "any")
@@ -346,7 +362,9 @@ class GenesysClient:
             return None
         stats = RequestStats()
         interval = day_interval(day, query.time_zone)
-        page = self._query_sync(totals.body(interval), stats, f"day totals {day} (sizing)")
+        page = self._query_sync(
+            totals.kind, totals.body(interval), stats, f"day totals {day} (sizing)"
+        )
         self.stats.merge(stats)
         bound = day_bound(page.body, query.buckets_per_day())
         if bound is None:
@@ -502,10 +520,10 @@ class GenesysClient:
         stop = stop or threading.Event()
         if chosen == "sync":
             request = query.body(interval)
-            pages, job_id = [self._query_sync(request, stats, label)], None
+            pages, job_id = [self._query_sync(query.kind, request, stats, label)], None
         else:
             request = query.body(interval, pageSize=self.settings.job_page_size)
-            pages, job_id = self._query_job(request, stats, label, stop)
+            pages, job_id = self._query_job(query.kind, request, stats, label, stop)
         self.stats.merge(stats)
         fetch = Fetch(
             days=tuple(days),
@@ -576,56 +594,61 @@ class GenesysClient:
         interval = day_interval(days[0], query.time_zone, days[-1])
         return self.fetch(query, interval, days=days, mode=mode, stop=stop)
 
-    def _query_sync(self, request: dict[str, Any], stats: RequestStats, label: str) -> RawPage:
+    def _query_sync(
+        self, kind: str, request: dict[str, Any], stats: RequestStats, label: str
+    ) -> RawPage:
         apis = self._sdk_apis()
-        with apis.http.call(f"aggregates query {label}", stats):
-            response: RawResponse = (
-                apis.conversations.post_analytics_conversations_aggregates_query(request)
-            )
+        with apis.http.call(f"{_noun(kind)} query {label}", stats):
+            response: RawResponse = apis.aggregates(kind).query(request)
         return _page(response, 1, None)
 
     def _query_job(
-        self, request: dict[str, Any], stats: RequestStats, label: str, stop: threading.Event
+        self,
+        kind: str,
+        request: dict[str, Any],
+        stats: RequestStats,
+        label: str,
+        stop: threading.Event,
     ) -> tuple[list[RawPage], str]:
-        apis = self._sdk_apis()
-        what = f"aggregates job {label}"
-        with apis.http.call(what, stats):
-            submitted = apis.conversations.post_analytics_conversations_aggregates_jobs(request)
+        calls = self._sdk_apis().aggregates(kind)
+        http = self._sdk_apis().http
+        what = f"{_noun(kind)} job {label}"
+        with http.call(what, stats):
+            submitted = calls.submit(request)
         job_id = str(submitted.json()["jobId"])
         try:
-            self._wait_for_job(job_id, stats, what, stop)
+            self._wait_for_job(calls, job_id, stats, what, stop)
             pages: list[RawPage] = []
             cursor: str | None = None
             while True:
                 if stop.is_set():
                     raise FetchCancelled(f"{what}: stopped while reading pages")
                 kwargs = {"cursor": cursor} if cursor else {}
-                with apis.http.call(f"{what} page {len(pages) + 1}", stats):
-                    response = (
-                        apis.conversations.get_analytics_conversations_aggregates_job_results(
-                            job_id, **kwargs
-                        )
-                    )
+                with http.call(f"{what} page {len(pages) + 1}", stats):
+                    response = calls.results(job_id, **kwargs)
                 page = _page(response, len(pages) + 1, cursor)
                 pages.append(page)
                 if not page.next_cursor:
                     return pages, job_id
                 cursor = page.next_cursor
         except BaseException:
-            self._cancel_job(job_id, stats, what)
+            self._cancel_job(calls, job_id, stats, what)
             raise
 
     def _wait_for_job(
-        self, job_id: str, stats: RequestStats, what: str, stop: threading.Event
+        self,
+        calls: AggregatesCalls,
+        job_id: str,
+        stats: RequestStats,
+        what: str,
+        stop: threading.Event,
     ) -> None:
-        apis = self._sdk_apis()
+        http = self._sdk_apis().http
         deadline = time.monotonic() + self.settings.job_timeout_s
         delay = self.settings.job_poll_initial_s
         while True:
-            with apis.http.call(f"{what} status", stats):
-                status = apis.conversations.get_analytics_conversations_aggregates_job(
-                    job_id
-                ).json()
+            with http.call(f"{what} status", stats):
+                status = calls.status(job_id).json()
             state = status.get("state")
             if state == "FULFILLED":
                 return
@@ -642,12 +665,13 @@ class GenesysClient:
             # Poll with backoff and some jitter so that concurrent jobs do not poll in lockstep.
             delay = min(self.settings.job_poll_max_s, delay * 1.5) * self._rng.uniform(0.9, 1.1)
 
-    def _cancel_job(self, job_id: str, stats: RequestStats, what: str) -> None:
+    def _cancel_job(
+        self, calls: AggregatesCalls, job_id: str, stats: RequestStats, what: str
+    ) -> None:
         """Best effort: a job left behind costs the org, not us; never mask the real error."""
-        apis = self._sdk_apis()
         try:
-            with apis.http.call(f"{what} cancel", stats):
-                apis.conversations.delete_analytics_conversations_aggregates_job(job_id)
+            with self._sdk_apis().http.call(f"{what} cancel", stats):
+                calls.cancel(job_id)
             self.log.info("%s: cancelled job %s", what, job_id)
         except Exception as exc:
             self.log.warning("%s: could not cancel job %s: %s", what, job_id, exc)
@@ -802,6 +826,51 @@ class GenesysClient:
             )
         ]
 
+    def list_presence_definitions(self) -> list[PresenceDefinition]:
+        """Every presence definition of the org, deactivated ones included (past days name
+        them). The listing is not paged; it is asked once per `deactivated` value, since what
+        it answers without one is undocumented. The name is the label in en_US (else the
+        first label, else the definition's own name)."""
+        apis = self._sdk_apis()
+        endpoint = "GET /api/v2/presence/definitions"
+        definitions: dict[str, PresenceDefinition] = {}
+
+        def listing(deactivated: str) -> Callable[[int, int], RawResponse]:
+            # One answer, not paged: the page size and number are not parameters of it.
+            return lambda size, number: apis.presence.get_presence_definitions(
+                deactivated=deactivated, locale_code="ALL"
+            )
+
+        for deactivated in ("false", "true"):
+            for entity in self._list_entities(
+                f"{endpoint}?deactivated={deactivated}",
+                listing(deactivated),
+                None,
+                permission=PERMISSION_PRESENCE_DEFINITIONS,
+            ):
+                labels = entity.get("languageLabels") or {}
+                where = f"{endpoint}: entity {entity['id']}"
+                if not isinstance(labels, dict) or not all(
+                    isinstance(v, str) for v in labels.values()
+                ):
+                    raise GenesysError(f"{where} has 'languageLabels' that are not texts")
+                flag = entity.get("deactivated", deactivated == "true")
+                if not isinstance(flag, bool):
+                    raise GenesysError(f"{where} has a 'deactivated' that is not a boolean")
+                definitions.setdefault(
+                    entity["id"],
+                    PresenceDefinition(
+                        id=entity["id"],
+                        name=labels.get("en_US")
+                        or next(iter(labels.values()), None)
+                        or _text(entity, "name", endpoint),
+                        system_presence=_text(entity, "systemPresence", endpoint),
+                        type=_text(entity, "type", endpoint),
+                        deactivated=flag,
+                    ),
+                )
+        return list(definitions.values())
+
     def _list_entities(
         self,
         endpoint: str,
@@ -868,7 +937,9 @@ class GenesysClient:
         for run in consecutive_chunks(days, TOTALS_MAX_DAYS):
             interval = day_interval(run[0], query.time_zone, run[-1])
             pages.append(
-                self._query_sync(query.body(interval), stats, f"day totals {_label(run, interval)}")
+                self._query_sync(
+                    query.kind, query.body(interval), stats, f"day totals {_label(run, interval)}"
+                )
             )
         self.stats.merge(stats)
         return pages
@@ -1000,6 +1071,12 @@ def next_cursor(body: bytes) -> str | None:
     if match is None:
         return None
     return json.loads(b'"' + match.group(1) + b'"') or None
+
+
+def _noun(kind: str) -> str:
+    """How log lines and errors name a kind's requests: "aggregates" for conversations, as
+    they always have; "user aggregates" for users."""
+    return "aggregates" if kind == "conversations" else f"{kind[:-1]} aggregates"
 
 
 def _label(days: Sequence[date], interval: Interval | None) -> str:

@@ -1,8 +1,10 @@
-"""A conversation aggregates query, validated before anything is sent.
+"""An aggregates query, validated before anything is sent.
 
-A query is what a dataset declares (metrics, group-by, filter, granularity) plus the time zone
-its days are cut in. It is checked on construction, so a typo in a dataset file fails at load
-time with the field that is wrong, long before a request or a write. The time window is not part
+A query is what a dataset declares (its kind, metrics, group-by, filter, granularity) plus the
+time zone its days are cut in. The kind says which API it goes to: conversation aggregates
+(queue and agent handling metrics) or user aggregates (time in a presence or routing status).
+It is checked on construction, so a typo in a dataset file fails at load time with the field
+that is wrong, long before a request or a write. The time window is not part
 of the query: the client asks for a day, a run of days or an explicit interval.
 """
 
@@ -190,6 +192,11 @@ class AggregateQuery:
     # Extra body fields passed through as-is (e.g. `queryType`). Not
     # `flattenMultivaluedDimensions`: that one is always true (see `definition`).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = catalog.CONVERSATIONS.name  # see catalog.KINDS
+
+    @property
+    def api(self) -> catalog.Kind:
+        return catalog.KINDS[self.kind]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(self.metrics))
@@ -197,10 +204,17 @@ class AggregateQuery:
         self.validate()
 
     def validate(self) -> None:
+        if self.kind not in catalog.KINDS:
+            raise QueryError(
+                "kind",
+                f"unknown kind '{self.kind}'; use {' or '.join(catalog.KINDS)}"
+                f"{catalog.suggest(str(self.kind), tuple(catalog.KINDS))}",
+            )
+        api = self.api
         if not self.metrics:
             raise QueryError("metrics", "at least one metric is required")
-        _check_names(self.metrics, "metrics", catalog.METRICS, "metric")
-        _check_names(self.group_by, "group_by", catalog.DIMENSIONS, "dimension")
+        _check_names(self.metrics, "metrics", api.metrics, "metric", api)
+        _check_names(self.group_by, "group_by", api.dimensions, "dimension", api)
         known = catalog.GRANULARITIES
         if self.granularity is not None and self.granularity not in known:
             raise QueryError(
@@ -213,7 +227,7 @@ class AggregateQuery:
         except (ZoneInfoNotFoundError, ValueError):
             raise QueryError("time_zone", f"unknown IANA time zone '{self.time_zone}'") from None
         if self.filter is not None:
-            _check_filter(self.filter)
+            _check_filter(self.filter, api)
         if self.extra.get(FLATTEN, True) is not True:
             raise QueryError(
                 f"extra.{FLATTEN}",
@@ -247,19 +261,35 @@ class AggregateQuery:
         return {"PT15M": 96, "PT30M": 48, "PT1H": 24}.get(self.granularity or "", 1)
 
 
-def _check_names(names: Sequence[str], path: str, known: tuple[str, ...], what: str) -> None:
+def _check_names(
+    names: Sequence[str], path: str, known: tuple[str, ...], what: str, api: catalog.Kind
+) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
         if not isinstance(name, str) or name not in known:
-            raise QueryError(
-                f"{path}[{i}]", f"unknown {what} '{name}'{catalog.suggest(str(name), known)}"
-            )
+            raise QueryError(f"{path}[{i}]", _unknown(what, name, known, api))
         if name in seen:
             raise QueryError(f"{path}[{i}]", f"{what} '{name}' is listed twice")
         seen.add(name)
 
 
-def _check_filter(flt: Filter) -> None:
+def _unknown(what: str, name: Any, known: tuple[str, ...], api: catalog.Kind) -> str:
+    """Why a name is refused; a name of the other kind says which kind it belongs to."""
+    other = [
+        kind.name
+        for kind in catalog.KINDS.values()
+        if kind is not api and name in (kind.metrics if what == "metric" else kind.dimensions)
+    ]
+    if other:
+        listed = ", ".join(known) if len(known) <= 5 else f"the {api.name} {what}s"
+        return (
+            f"'{name}' is a {what} of {other[0]} aggregates; a query of kind '{api.name}' takes "
+            f"{listed}"
+        )
+    return f"unknown {what} '{name}'{catalog.suggest(str(name), known)}"
+
+
+def _check_filter(flt: Filter, api: catalog.Kind) -> None:
     if flt.type not in catalog.FILTER_TYPES:
         raise QueryError("filter.type", f"must be 'and' or 'or', got '{flt.type}'")
     if not flt.predicates and not flt.clauses:
@@ -277,11 +307,9 @@ def _check_filter(flt: Filter) -> None:
     for path, predicates in groups:
         for j, p in enumerate(predicates):
             where = f"{path}[{j}]"
-            if not catalog.is_dimension(p.dimension):
+            if p.dimension not in api.dimensions:
                 raise QueryError(
-                    f"{where}.dimension",
-                    f"unknown dimension '{p.dimension}'"
-                    f"{catalog.suggest(p.dimension, catalog.DIMENSIONS)}",
+                    f"{where}.dimension", _unknown("dimension", p.dimension, api.dimensions, api)
                 )
             if p.operator not in catalog.FILTER_OPERATORS:
                 raise QueryError(

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from types import ModuleType
 from typing import Any
@@ -113,6 +114,17 @@ def _define_classes(sdk: ModuleType) -> dict[str, type]:
     return {"RawApiClient": RawApiClient, "SdkHttpClient": SdkHttpClient}
 
 
+@dataclass(frozen=True)
+class AggregatesCalls:
+    """The SDK's methods for one kind of aggregates: the query and the async jobs."""
+
+    query: Callable[..., Any]
+    submit: Callable[..., Any]
+    status: Callable[..., Any]
+    results: Callable[..., Any]
+    cancel: Callable[..., Any]
+
+
 class SdkApis:
     """The SDK API objects one client uses, bound to one host and our transport."""
 
@@ -134,6 +146,23 @@ class SdkApis:
     @cached_property
     def users(self) -> Any:
         return self._sdk.UsersApi(self._api_client)
+
+    @cached_property
+    def presence(self) -> Any:
+        return self._sdk.PresenceApi(self._api_client)
+
+    def aggregates(self, kind: str) -> AggregatesCalls:
+        """The five calls of one kind of aggregates (see `catalog.KINDS`): the SDK names them
+        alike, `post_analytics_<kind>_aggregates_query` and so on, on the kind's API class."""
+        api = self.users if kind == "users" else self.conversations
+        prefix = f"analytics_{kind}_aggregates"
+        return AggregatesCalls(
+            query=getattr(api, f"post_{prefix}_query"),
+            submit=getattr(api, f"post_{prefix}_jobs"),
+            status=getattr(api, f"get_{prefix}_job"),
+            results=getattr(api, f"get_{prefix}_job_results"),
+            cancel=getattr(api, f"delete_{prefix}_job"),
+        )
 
     @cached_property
     def authorization(self) -> Any:

@@ -451,7 +451,15 @@ def _observation_text(head: str, kind: int, stats: list[Any]) -> str | None:
     )
 
 
-def results_document(containers: list[str], cursor: str | None = None) -> bytes:
-    """The `{"results": [...]}` body around rendered containers (plus a job page's cursor)."""
+def results_document(
+    containers: list[str],
+    cursor: str | None = None,
+    mappings: dict[str, list[str]] | None = None,
+) -> bytes:
+    """The `{"results": [...]}` body around rendered containers (plus a job page's cursor, and
+    a user aggregates answer's `systemToOrganizationMappings`, which comes first)."""
+    head = ""
+    if mappings is not None:
+        head = f'"systemToOrganizationMappings":{json.dumps(mappings, separators=_SEP)},'
     tail = f',"cursor":{json.dumps(cursor)}' if cursor is not None else ""
-    return f'{{"results":[{",".join(containers)}]{tail}}}'.encode()
+    return f'{{{head}"results":[{",".join(containers)}]{tail}}}'.encode()

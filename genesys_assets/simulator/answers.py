@@ -1,4 +1,5 @@
-"""The result containers of an aggregates query, for the query route and for async jobs alike.
+"""The result containers of an aggregates query, for the query route and for async jobs alike,
+conversation aggregates (`aggregation`) and user aggregates (`presence`) alike.
 
 By default every query is aggregated from the traffic when it is asked, which is what the tests
 exercise. `remember_answers` keeps the answer of a settled query (its interval closed and past
@@ -18,7 +19,9 @@ import dataclasses
 import threading
 import time
 
+from genesys_assets.genesys.catalog import USERS
 from genesys_assets.simulator.aggregation import run_query
+from genesys_assets.simulator.presence import user_containers
 from genesys_assets.simulator.query import AggregateQuery
 from genesys_assets.simulator.revisions import NO_REVISIONS, Revisions
 from genesys_assets.simulator.traffic import TrafficStore
@@ -56,14 +59,17 @@ class Answers:
                     self.served_remembered += 1
                     return found
         started = time.thread_time()
-        containers = run_query(
-            self._traffic,
-            query,
-            now_ms,
-            media_type_in_groups=self._media_type_in_groups,
-            revisions=self._revisions,
-            omit_group=self._omit_group,
-        )
+        if query.kind == USERS.name:
+            containers = user_containers(self._traffic, query, now_ms)
+        else:
+            containers = run_query(
+                self._traffic,
+                query,
+                now_ms,
+                media_type_in_groups=self._media_type_in_groups,
+                revisions=self._revisions,
+                omit_group=self._omit_group,
+            )
         elapsed = time.thread_time() - started
         with self._lock:
             self.computed += 1

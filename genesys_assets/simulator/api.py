@@ -16,11 +16,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from genesys_assets.genesys.catalog import (
+    CONVERSATIONS,
     PERMISSION_AGGREGATES,
+    PERMISSION_PRESENCE_DEFINITIONS,
     PERMISSION_ROUTING_SKILLS,
+    PERMISSION_USER_AGGREGATES,
     PERMISSION_WRAP_UP_CODES,
+    USERS,
 )
-from genesys_assets.simulator import listings
+from genesys_assets.simulator import listings, presence
 from genesys_assets.simulator.aggregation import results_document
 from genesys_assets.simulator.auth import PERMISSION_DETAILS, PERMISSION_QUEUES, TokenStore
 from genesys_assets.simulator.clock import SimClock
@@ -33,7 +37,8 @@ from genesys_assets.simulator.ratelimit import RateLimiter
 from genesys_assets.simulator.stats import StatsRecorder
 
 _SEP = (",", ":")
-AGGREGATES = "/api/v2/analytics/conversations/aggregates"
+AGGREGATES = CONVERSATIONS.path
+USER_AGGREGATES = USERS.path
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,21 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"{AGGREGATES}/jobs/{{jobId}}", "job_status", PERMISSION_AGGREGATES),
     _route("DELETE", f"{AGGREGATES}/jobs/{{jobId}}", "job_cancel", PERMISSION_AGGREGATES),
     _route("GET", f"{AGGREGATES}/jobs/{{jobId}}/results", "job_results", PERMISSION_AGGREGATES),
+    # User aggregates: the same protocol, names and permission of their own.
+    _route("POST", f"{USER_AGGREGATES}/query", "user_query", PERMISSION_USER_AGGREGATES),
+    _route("POST", f"{USER_AGGREGATES}/jobs", "user_job_submit", PERMISSION_USER_AGGREGATES),
+    _route(
+        "GET", f"{USER_AGGREGATES}/jobs/{{jobId}}", "user_job_status", PERMISSION_USER_AGGREGATES
+    ),
+    _route(
+        "DELETE", f"{USER_AGGREGATES}/jobs/{{jobId}}", "user_job_cancel", PERMISSION_USER_AGGREGATES
+    ),
+    _route(
+        "GET",
+        f"{USER_AGGREGATES}/jobs/{{jobId}}/results",
+        "user_job_results",
+        PERMISSION_USER_AGGREGATES,
+    ),
     _route("GET", "/api/v2/routing/queues", "queues", PERMISSION_QUEUES),
     # Users, divisions and languages need no permission, only a valid token (see `catalog`).
     _route("GET", "/api/v2/users", "users", None),
@@ -82,6 +102,12 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/api/v2/authorization/divisions", "divisions", None),
     _route("GET", "/api/v2/routing/skills", "routing_skills", PERMISSION_ROUTING_SKILLS),
     _route("GET", "/api/v2/routing/languages", "routing_languages", None),
+    _route(
+        "GET",
+        "/api/v2/presence/definitions",
+        "presence_definitions",
+        PERMISSION_PRESENCE_DEFINITIONS,
+    ),
     _route(
         "GET",
         "/api/v2/analytics/conversations/details/jobs/availability",
@@ -135,12 +161,18 @@ class Api:
             "job_status": self._job_status,
             "job_cancel": self._job_cancel,
             "job_results": self._job_results,
+            "user_query": self._aggregate_query,
+            "user_job_submit": self._job_submit,
+            "user_job_status": self._job_status,
+            "user_job_cancel": self._job_cancel,
+            "user_job_results": self._job_results,
             "queues": self._queues,
             "users": self._users,
             "wrap_up_codes": self._wrap_up_codes,
             "divisions": self._divisions,
             "routing_skills": self._routing_skills,
             "routing_languages": self._routing_languages,
+            "presence_definitions": self._presence_definitions,
             "availability": self._availability,
         }
 
@@ -195,9 +227,16 @@ class Api:
         }
         return Response(200, json_bytes(payload))
 
+    # The conversation and the user routes share these handlers; the request's path says which
+    # kind of aggregates it is, and a job is found only under the kind it was submitted to.
+
     def _aggregate_query(self, request: Request, params: dict[str, str]) -> Response:
-        query = parse_query(_json_body(request), max_interval_days=self.config.max_interval_days)
-        return Response(200, results_document(self.answers(query, self.clock.now_ms())))
+        kind = _kind(request)
+        query = parse_query(
+            _json_body(request), max_interval_days=self.config.max_interval_days, kind=kind
+        )
+        containers = self.answers(query, self.clock.now_ms())
+        return Response(200, self._document(kind, containers))
 
     def _job_submit(self, request: Request, params: dict[str, str]) -> Response:
         query = parse_query(
@@ -205,23 +244,32 @@ class Api:
             max_interval_days=self.config.max_interval_days,
             job=True,
             default_page_size=self.config.default_page_size,
+            kind=_kind(request),
         )
         job = self.jobs.submit(query, self.clock.now())
         self.stats.job_submitted()
         return Response(202, json_bytes({"jobId": job.id}))
 
     def _job_status(self, request: Request, params: dict[str, str]) -> Response:
-        job = self.jobs.get(params["jobId"])
+        job = self.jobs.get(params["jobId"], _kind(request))
         return Response(200, json_bytes(self.jobs.status(job)))
 
     def _job_cancel(self, request: Request, params: dict[str, str]) -> Response:
-        self.jobs.cancel(params["jobId"])
+        self.jobs.cancel(params["jobId"], _kind(request))
         return Response(204, None)
 
     def _job_results(self, request: Request, params: dict[str, str]) -> Response:
+        kind = _kind(request)
         cursor = request.query.get("cursor", [None])[0]
-        containers, next_cursor = self.jobs.page(params["jobId"], cursor)
-        return Response(200, results_document(containers, next_cursor))
+        containers, next_cursor = self.jobs.page(params["jobId"], cursor, kind)
+        return Response(200, self._document(kind, containers, next_cursor))
+
+    def _document(self, kind: str, containers: list[str], cursor: str | None = None) -> bytes:
+        """The answer's body; a user aggregates answer also maps each system presence to the
+        org presences under it (`systemToOrganizationMappings`), as the real one does."""
+        if kind == USERS.name:
+            return results_document(containers, cursor, presence.mappings(self.org))
+        return results_document(containers, cursor)
 
     def _queues(self, request: Request, params: dict[str, str]) -> Response:
         return Response(200, json_bytes(listings.queues(self.org, request.query)))
@@ -241,10 +289,17 @@ class Api:
     def _routing_languages(self, request: Request, params: dict[str, str]) -> Response:
         return Response(200, json_bytes(listings.routing_languages(self.org, request.query)))
 
+    def _presence_definitions(self, request: Request, params: dict[str, str]) -> Response:
+        return Response(200, json_bytes(listings.presence_definitions(self.org, request.query)))
+
     def _availability(self, request: Request, params: dict[str, str]) -> Response:
         moment = self.clock.now() - timedelta(minutes=self.config.availability_lag_minutes)
         floored = to_ms(moment) // 60_000 * 60_000
         return Response(200, json_bytes({"dataAvailabilityDate": iso_ms(floored)}))
+
+
+def _kind(request: Request) -> str:
+    return USERS.name if request.path.startswith(USER_AGGREGATES) else CONVERSATIONS.name
 
 
 def throttled(retry_after_s: int, send_retry_after: bool) -> ApiError:

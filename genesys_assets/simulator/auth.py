@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from genesys_assets.genesys.catalog import (
     PERMISSION_AGGREGATES,
+    PERMISSION_PRESENCE_DEFINITIONS,
     PERMISSION_QUEUES,
     PERMISSION_ROUTING_SKILLS,
+    PERMISSION_USER_AGGREGATES,
     PERMISSION_WRAP_UP_CODES,
 )
 from genesys_assets.simulator.errors import ApiError
@@ -28,6 +30,8 @@ PERMISSION_DETAILS = "analytics:conversationDetail:view"  # what the availabilit
 # the details permission. (Users, divisions and languages need none, see `catalog`.)
 DEFAULT_CLIENT_PERMISSIONS: tuple[str, ...] = (
     PERMISSION_AGGREGATES,
+    PERMISSION_USER_AGGREGATES,
+    PERMISSION_PRESENCE_DEFINITIONS,
     PERMISSION_QUEUES,
     PERMISSION_WRAP_UP_CODES,
     PERMISSION_ROUTING_SKILLS,

@@ -86,10 +86,12 @@ class JobStore:
         job.computed_mono = self._clock()
         job.done.set()
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, kind: str | None = None) -> Job:
+        """The job; with `kind`, only a job submitted to that kind's endpoint (a conversation
+        aggregates job id is not found among the user aggregates jobs, and the reverse)."""
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None:
+        if job is None or (kind is not None and job.query.kind != kind):
             raise not_found(f"Job '{job_id}' was not found.")
         return job
 
@@ -122,14 +124,16 @@ class JobStore:
         took = max(self._delay_s, job.computed_mono - job.submitted_mono)
         return to_ms(job.submitted_at + timedelta(seconds=took))
 
-    def cancel(self, job_id: str) -> None:
-        job = self.get(job_id)
+    def cancel(self, job_id: str, kind: str | None = None) -> None:
+        job = self.get(job_id, kind)
         job.cancelled = True
         job.containers = None  # nobody can read them any more
 
-    def page(self, job_id: str, cursor: str | None) -> tuple[list[str], str | None]:
+    def page(
+        self, job_id: str, cursor: str | None, kind: str | None = None
+    ) -> tuple[list[str], str | None]:
         """One page of result containers and the cursor of the next page (None on the last)."""
-        job = self.get(job_id)
+        job = self.get(job_id, kind)
         state = self.state(job)
         if state != FULFILLED:
             raise bad_request(

@@ -1,5 +1,5 @@
 """The org's directory listings as Genesys pages them: queues, users, wrap-up codes, divisions,
-routing skills and languages.
+routing skills and languages; and the presence definitions, which Genesys does not page.
 
 Every one of these endpoints answers in the same entity-listing shape (`entities`, `pageSize`,
 `pageNumber`, `total`, `pageCount`, `firstUri`/`selfUri`/`lastUri`, `nextUri` while there is
@@ -180,6 +180,38 @@ def routing_languages(org: Org, query: Mapping[str, list[str]]) -> dict[str, Any
             "selfUri": f"/api/v2/routing/languages/{lang.id}",
         },
     )
+
+
+# How the presence definitions listing spells a system presence (the SDK model's enum), where
+# the user aggregates write ON_QUEUE.
+_SYSTEM_PRESENCE_LABELS = {
+    "AVAILABLE": "Available", "AWAY": "Away", "BREAK": "Break", "BUSY": "Busy",
+    "IDLE": "Idle", "MEAL": "Meal", "MEETING": "Meeting", "OFFLINE": "Offline",
+    "ON_QUEUE": "OnQueue", "TRAINING": "Training",
+}  # fmt: skip
+
+
+def presence_definitions(org: Org, query: Mapping[str, list[str]]) -> dict[str, Any]:
+    """GET /api/v2/presence/definitions: `{total, entities}` in one answer (not paged);
+    `deactivated=true|false` keeps those, no value lists both."""
+    values = query.get("deactivated")
+    flag = values[0] if values else None
+    if flag is not None and flag.lower() not in ("true", "false"):
+        raise bad_request(f"Invalid value '{flag}' for deactivated: must be TRUE or FALSE")
+    listed = [p for p in org.presences if flag is None or p.deactivated == (flag.lower() == "true")]
+    entities = [
+        {
+            "id": p.id,
+            "type": "System" if p.primary else "User",
+            "languageLabels": {"en_US": p.name},
+            "systemPresence": _SYSTEM_PRESENCE_LABELS[p.system_presence],
+            "divisionId": "*",
+            "deactivated": p.deactivated,
+            "selfUri": f"/api/v2/presence/definitions/{p.id}",
+        }
+        for p in listed
+    ]
+    return {"total": len(entities), "entities": entities, "selfUri": "/api/v2/presence/definitions"}
 
 
 def _division_ref(division: Division) -> dict[str, str]:

@@ -146,6 +146,18 @@ class RoutingLanguage:
 
 
 @dataclass(frozen=True)
+class PresenceDefinition:
+    """A presence an agent can pick: Genesys' own one per system presence, and the org's own
+    secondary ones, each under a system presence (tOrganizationPresence's qualifier is the id)."""
+
+    id: str
+    name: str
+    system_presence: str
+    primary: bool
+    deactivated: bool = False  # no longer offered to agents; still listed
+
+
+@dataclass(frozen=True)
 class User:
     """A person of the org as the users listing shows them: every agent (same id and name) and
     the supervisors and director above them, who handle no conversations."""
@@ -198,6 +210,15 @@ class Org:
     routing_skills: tuple[RoutingSkill, ...] = ()
     users: tuple[User, ...] = ()
     routing_languages: tuple[RoutingLanguage, ...] = ()
+    presences: tuple[PresenceDefinition, ...] = ()
+
+    def presence(self, system_presence: str) -> int:
+        """The index of Genesys' own presence definition for a system presence."""
+        return next(
+            i
+            for i, p in enumerate(self.presences)
+            if p.primary and p.system_presence == system_presence
+        )
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -324,6 +345,7 @@ def generate_org(config: SimulatorConfig) -> Org:
         routing_skills=skills,
         users=_users(config, divisions, teams, agents),
         routing_languages=_routing_languages(config),
+        presences=_presences(config),
     )
 
 
@@ -339,6 +361,30 @@ def _wrap_up_codes(
             divisions[0].id if rng.random() < 0.7 else rng.choice(divisions).id,
         )
         for code_id, name in zip(ids, _WRAP_UP_NAMES, strict=True)
+    )
+
+
+# Genesys' own presence per system presence (their labels), then the org's secondary ones.
+_PRIMARY_PRESENCES = (
+    ("Available", "AVAILABLE"), ("Away", "AWAY"), ("Break", "BREAK"), ("Busy", "BUSY"),
+    ("Meal", "MEAL"), ("Meeting", "MEETING"), ("Offline", "OFFLINE"), ("On Queue", "ON_QUEUE"),
+    ("Training", "TRAINING"),
+)  # fmt: skip
+_SECONDARY_PRESENCES = (
+    ("Writing emails", "BUSY"), ("Team huddle", "MEETING"), ("Lunch at desk", "AVAILABLE"),
+)  # fmt: skip
+_DEACTIVATED_PRESENCES = frozenset({"Lunch at desk"})
+
+
+def _presences(config: SimulatorConfig) -> tuple[PresenceDefinition, ...]:
+    """From an RNG of their own, so that adding them left every other id of a seed as it was."""
+    rng = random.Random(f"{config.seed}:presences")
+    return tuple(
+        PresenceDefinition(
+            genesys_id(rng), name, system, primary, deactivated=name in _DEACTIVATED_PRESENCES
+        )
+        for names, primary in ((_PRIMARY_PRESENCES, True), (_SECONDARY_PRESENCES, False))
+        for name, system in names
     )
 
 

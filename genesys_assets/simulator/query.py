@@ -15,13 +15,11 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from genesys_assets.genesys.catalog import (
-    DIMENSIONS,
+    CONVERSATIONS,
     FILTER_OPERATORS,
     FILTER_TYPES,
     GRANULARITIES,
-    METRICS,
-    is_dimension,
-    is_metric,
+    KINDS,
     suggest,
 )
 from genesys_assets.simulator.errors import bad_request
@@ -80,6 +78,7 @@ class AggregateQuery:
     page_size: int | None = None  # async jobs only
     # flattenMultivaluedDimensions: a multivalued group value as 'a,b' rather than ["a","b"].
     flatten_multivalued: bool = False
+    kind: str = CONVERSATIONS.name  # which endpoint it came to: conversations or users
 
 
 def to_ms(moment: datetime) -> int:
@@ -99,7 +98,10 @@ def parse_query(
     max_interval_days: float,
     job: bool = False,
     default_page_size: int = 100,
+    kind: str = CONVERSATIONS.name,
 ) -> AggregateQuery:
+    """The query of a request body to the `kind` endpoint (conversations or users)."""
+    api = KINDS[kind]
     if not isinstance(body, Mapping):
         raise bad_request("The request body must be a JSON object.")
     allowed = _JOB_FIELDS if job else _QUERY_FIELDS
@@ -132,16 +134,18 @@ def parse_query(
 
     group_by = _names(body.get("groupBy"), "groupBy", required=False)
     for name in group_by:
-        if not is_dimension(name):
-            raise bad_request(f"Unknown dimension '{name}' in groupBy{suggest(name, DIMENSIONS)}")
+        if name not in api.dimensions:
+            raise bad_request(
+                f"Unknown dimension '{name}' in groupBy{suggest(name, api.dimensions)}"
+            )
 
     metrics = _names(body.get("metrics"), "metrics", required=True)
     for name in metrics:
-        if not is_metric(name):
-            raise bad_request(f"Unknown metric '{name}'{suggest(name, METRICS)}")
+        if name not in api.metrics:
+            raise bad_request(f"Unknown metric '{name}'{suggest(name, api.metrics)}")
 
     raw_filter = body.get("filter")
-    query_filter = _parse_filter(raw_filter) if raw_filter is not None else None
+    query_filter = _parse_filter(raw_filter, api.dimensions) if raw_filter is not None else None
 
     _check_unsupported(body)
 
@@ -169,6 +173,7 @@ def parse_query(
         bounds=bucket_bounds(start, end, granularity, zone),
         page_size=page_size,
         flatten_multivalued=body.get("flattenMultivaluedDimensions") is True,
+        kind=kind,
     )
 
 
@@ -266,12 +271,14 @@ def _names(raw: object, field: str, *, required: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys(raw))  # duplicates collapse, order stays
 
 
-def _parse_filter(raw: object) -> Filter:
+def _parse_filter(raw: object, dimensions: tuple[str, ...]) -> Filter:
     if not isinstance(raw, Mapping):
         raise bad_request("Invalid filter: expected an object with 'type' and 'predicates'")
     _only(raw, {"type", "predicates", "clauses"}, "filter")
     kind = _filter_type(raw.get("type"), "filter")
-    predicates = tuple(_parse_predicate(p) for p in _list(raw.get("predicates"), "filter"))
+    predicates = tuple(
+        _parse_predicate(p, dimensions) for p in _list(raw.get("predicates"), "filter")
+    )
     clauses = []
     for item in _list(raw.get("clauses"), "filter"):
         if not isinstance(item, Mapping):
@@ -279,7 +286,7 @@ def _parse_filter(raw: object) -> Filter:
         _only(item, {"type", "predicates"}, "filter clause")
         clause_type = _filter_type(item.get("type"), "filter clause")
         clause_predicates = tuple(
-            _parse_predicate(p) for p in _list(item.get("predicates"), "filter clause")
+            _parse_predicate(p, dimensions) for p in _list(item.get("predicates"), "filter clause")
         )
         if not clause_predicates:
             raise bad_request("Invalid filter clause: it needs at least one predicate")
@@ -289,7 +296,7 @@ def _parse_filter(raw: object) -> Filter:
     return Filter(kind, predicates, tuple(clauses))
 
 
-def _parse_predicate(raw: object) -> Predicate:
+def _parse_predicate(raw: object, dimensions: tuple[str, ...]) -> Predicate:
     if not isinstance(raw, Mapping):
         raise bad_request("Invalid filter predicate: expected an object")
     _only(raw, {"type", "dimension", "operator", "value", "range"}, "filter predicate")
@@ -303,8 +310,8 @@ def _parse_predicate(raw: object) -> Predicate:
     dimension = raw.get("dimension")
     if not isinstance(dimension, str):
         raise bad_request("Invalid filter predicate: missing 'dimension'")
-    if not is_dimension(dimension):
-        hint = suggest(dimension, DIMENSIONS)
+    if dimension not in dimensions:
+        hint = suggest(dimension, dimensions)
         raise bad_request(f"Unknown dimension '{dimension}' in filter{hint}")
     operator = raw.get("operator", "matches") or "matches"
     if operator not in FILTER_OPERATORS:

@@ -39,6 +39,18 @@ def interval_type() -> pa.DataType:
     return pa.timestamp("ms", tz="UTC")
 
 
+def measure(metric: str, qualifier: str | None) -> str:
+    """What the totals checks compare by: the metric, and the status for the metrics that
+    carry one (`tAgentRoutingStatus[IDLE]`), so that time moved from one status to another
+    cannot hide in an unchanged sum."""
+    return metric if qualifier is None else f"{metric}[{qualifier}]"
+
+
+def measures(count: int, keys: Sequence[str]) -> str:
+    """ "N metrics", or "N metrics and statuses" where some measures are a metric's status."""
+    return f"{count} metrics" + (" and statuses" if any("[" in k for k in keys) else "")
+
+
 def dimension_column(dimension: str) -> str:
     """queueId -> queue_id."""
     return catalog.snake_case(dimension)

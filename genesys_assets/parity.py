@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from genesys_assets.long_table import measure, measures
 from genesys_assets.stage.base import StageError
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 from genesys_assets.warehouse.base import LoadedFile, Warehouse
@@ -104,12 +105,21 @@ def row_count_parity(
 def staged_totals(store: ParquetStore, staged: StagedParquet) -> dict[str, tuple[int, float]]:
     import pyarrow.compute as pc  # here: the check definitions import this module at load time
 
-    table = store.read(staged.key, columns=["metric", "stat_count", "stat_sum"])
-    grouped = table.group_by("metric").aggregate([("stat_count", "sum"), ("stat_sum", "sum")])
-    metrics = grouped.column("metric").to_pylist()
+    table = store.read(staged.key, columns=["metric", "qualifier", "stat_count", "stat_sum"])
+    grouped = table.group_by(["metric", "qualifier"]).aggregate(
+        [("stat_count", "sum"), ("stat_sum", "sum")]
+    )
+    measures = [
+        measure(m, q)
+        for m, q in zip(
+            grouped.column("metric").to_pylist(),
+            grouped.column("qualifier").to_pylist(),
+            strict=True,
+        )
+    ]
     counts = pc.fill_null(grouped.column("stat_count_sum"), 0).to_pylist()
     sums = pc.fill_null(grouped.column("stat_sum_sum"), 0.0).to_pylist()
-    return {m: (int(c), float(s)) for m, c, s in zip(metrics, counts, sums, strict=True)}
+    return {m: (int(c), float(s)) for m, c, s in zip(measures, counts, sums, strict=True)}
 
 
 def totals_parity(
@@ -154,9 +164,10 @@ def _compare_totals(
             )
     passed = not mismatches
     summary = (
-        f"{day}: totals of {len(in_file)} metrics agree"
+        f"{day}: totals of {measures(len(in_file), list(in_file))} agree"
         if passed
-        else f"{day}: {len(mismatches)} of {len(set(in_file) | set(in_warehouse))} metrics differ "
+        else f"{day}: {len(mismatches)} of "
+        f"{measures(len(set(in_file) | set(in_warehouse)), list(in_file))} differ "
         f"({', '.join(m['metric'] for m in mismatches)})"
     )
     details = {"metrics": len(in_file), "mismatches": mismatches, "staged_file": key}

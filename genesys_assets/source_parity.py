@@ -31,13 +31,15 @@ from genesys_assets.datasets import Dataset
 from genesys_assets.genesys.client import GenesysClient
 from genesys_assets.genesys.pages import RawPage
 from genesys_assets.genesys.query import AggregateQuery
+from genesys_assets.long_table import measure, measures
 from genesys_assets.parity import RELATIVE_TOLERANCE, Parity
 from genesys_assets.warehouse.base import ADDITIVE_STATS, Warehouse
 
 # Dimensions whose group values are lists (flattened to "a,b"): their groups overlap.
 MULTIVALUED_DIMENSIONS = frozenset({"requestedRoutingSkillId"})
 
-# Per metric, the total of each additive statistic it has.
+# Per measure (a metric, or a metric and its status: long_table.measure), the total of each
+# additive statistic it has.
 DayTotals = Mapping[str, Mapping[str, float]]
 
 
@@ -77,14 +79,14 @@ def answer_totals(
     )
     flattened.split_days(list(days))  # refuses buckets outside the days or longer than a day
     columns = [f"stat_{stat}" for stat in ADDITIVE_STATS]
-    table = flattened.table.select(["partition_date", "metric", *columns])
-    grouped = table.group_by(["partition_date", "metric"]).aggregate(
+    table = flattened.table.select(["partition_date", "metric", "qualifier", *columns])
+    grouped = table.group_by(["partition_date", "metric", "qualifier"]).aggregate(
         [(column, "sum") for column in columns]
     )
     # A sum over only NULLs is NULL: the metric does not have that statistic.
     totals: dict[date, dict[str, Mapping[str, float]]] = {day: {} for day in days}
     for row in grouped.to_pylist():
-        totals[row["partition_date"]][row["metric"]] = {
+        totals[row["partition_date"]][measure(row["metric"], row["qualifier"])] = {
             stat: float(row[f"stat_{stat}_sum"])
             for stat in ADDITIVE_STATS
             if row[f"stat_{stat}_sum"] is not None
@@ -124,12 +126,12 @@ def compare(
         shown = f"the warehouse has no rows for the day, Genesys has {len(genesys)} metrics"
     else:
         shown = "; ".join(_difference(e) for e in per_metric if not e["agrees"])
+    compared = measures(len(per_metric), [e["metric"] for e in per_metric])
     if passed:
-        summary = f"{day}: the totals of {len(per_metric)} metrics agree with Genesys"
+        summary = f"{day}: the totals of {compared} agree with Genesys"
     else:
         summary = (
-            f"{day}: {len(differing)} of {len(per_metric)} metrics differ from Genesys' day "
-            f"totals ({shown})"
+            f"{day}: {len(differing)} of {compared} differ from Genesys' day totals ({shown})"
             + (
                 ": the day is still settling; the settling sensor re-loads it"
                 if settling

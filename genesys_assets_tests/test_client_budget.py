@@ -230,8 +230,11 @@ def test_a_first_day_without_data_sizes_nothing_and_the_probe_goes_alone(start_s
 
 
 def test_the_bound_is_never_below_a_days_real_answer(start_simulator):
-    # Both default datasets, a week with the autumn DST change (2024-11-03 has 25 hours) and a
-    # weekend: the bound holds every day, within a small factor, from a smaller answer.
+    # The default datasets, a week with the autumn DST change (2024-11-03 has 25 hours) and a
+    # weekend: the bound holds every day, from a smaller answer, within a small factor for the
+    # conversation aggregates. Time in a status has no count to bound its buckets by: each
+    # status of a user's day is bounded by every bucket of the day, which real answers then
+    # replace (the first chunk of a status dataset is sized small, the others from its answer).
     simulator = start_simulator(weekend_factor=0.3)
     with client_for(simulator, mode="sync", chunk_days=1) as client:
         for dataset in datasets.load().datasets:
@@ -242,11 +245,12 @@ def test_the_bound_is_never_below_a_days_real_answer(start_simulator):
                 assert aggregates_requests(simulator) == before + 1, "one request"
                 assert bound is not None
                 real = client.fetch(query, day_interval(day, query.time_zone), days=[day])
-                assert real.metric_entries <= bound.rows <= 3 * real.metric_entries, (
+                loose = 3 if dataset.kind == "conversations" else query.buckets_per_day()
+                assert real.metric_entries <= bound.rows <= loose * real.metric_entries, (
                     dataset.name,
                     day,
                 )
-                assert real.bytes <= bound.bytes <= 3 * real.bytes, (dataset.name, day)
+                assert real.bytes <= bound.bytes <= loose * real.bytes, (dataset.name, day)
 
 
 def test_a_run_that_is_one_synchronous_query_anyway_is_not_sized(start_simulator):

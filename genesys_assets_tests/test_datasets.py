@@ -11,9 +11,13 @@ from genesys_assets import datasets
 from genesys_assets.datasets import DatasetFileError
 
 
-def test_the_shipped_file_declares_the_two_default_datasets():
+def test_the_shipped_file_declares_the_three_default_datasets():
     loaded = datasets.load(datasets.DEFAULT_FILE)
-    assert [d.name for d in loaded.datasets] == ["queue_performance", "agent_performance"]
+    assert [d.name for d in loaded.datasets] == [
+        "queue_performance",
+        "agent_performance",
+        "agent_status",
+    ]
     assert loaded.org.time_zone == "America/New_York"
     assert loaded.org.start_date == date(2024, 1, 1)
     assert loaded.schedule.refresh_days == 3
@@ -37,6 +41,14 @@ def test_the_shipped_file_declares_the_two_default_datasets():
     assert agent.group_by == ("userId", "queueId", "mediaType")
     assert {"tHandle", "tTalk", "tAcw", "tHeld", "nTransferred", "tAnswered"} <= set(agent.metrics)
     assert queue.query.time_zone == agent.query.time_zone == "America/New_York"
+    status = loaded.get("agent_status")
+    assert status.kind == "users" and agent.kind == queue.kind == "conversations"
+    assert status.group_by == ("userId",)
+    assert set(status.metrics) == {
+        "tAgentRoutingStatus",
+        "tSystemPresence",
+        "tOrganizationPresence",
+    }
 
 
 def _write(tmp_path: Path, mutate) -> Path:
@@ -100,7 +112,7 @@ def test_a_bad_file_names_the_field(tmp_path, mutate, expected):
 def test_the_environment_variable_points_at_another_file(tmp_path, monkeypatch):
     path = _write(tmp_path, lambda raw: raw["datasets"].pop("agent_performance"))
     monkeypatch.setenv(datasets.ENV_VAR, str(path))
-    assert [d.name for d in datasets.load().datasets] == ["queue_performance"]
+    assert sorted(d.name for d in datasets.load().datasets) == ["agent_status", "queue_performance"]
     monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "missing.yaml"))
     with pytest.raises(
         DatasetFileError,

@@ -33,7 +33,7 @@ from genesys_assets.stage import layout
 
 FIRST = date(2024, 11, 1)
 DAYS = [FIRST + timedelta(days=n) for n in range(9)]
-DATASETS = ("queue_performance", "agent_performance")
+DATASETS = ("queue_performance", "agent_performance", "agent_status")
 CHECKS = ("row_count_parity", "totals_parity", "source_parity", "ids_resolve")
 AGGREGATES_QUERY = "/api/v2/analytics/conversations/aggregates/query"
 

@@ -76,7 +76,7 @@ def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):
     stage = f"{home(clean_env)}/stage"
     day = date.fromisoformat(DAY)
 
-    for dataset in ("queue_performance", "agent_performance"):
+    for dataset in ("queue_performance", "agent_performance", "agent_status"):
         manifest = json.loads(Path(f"{stage}/{layout.manifest(dataset, day)}").read_text())
         assert manifest["day"] == DAY and manifest["page_count"] == len(manifest["pages"]) >= 1
         assert (
@@ -111,12 +111,12 @@ def test_every_asset_for_one_day_on_the_embedded_defaults(defs, clean_env):
 
     modes = {
         materializations(result, f"{d}_raw_pages")[0].metadata["fetch"].value["mode"]
-        for d in ("queue_performance", "agent_performance")
+        for d in ("queue_performance", "agent_performance", "agent_status")
     }
     # Sized by one day-totals query each, the small org's days go as one synchronous query.
     assert modes == {"sync"}
     checks = check_evaluations(result)
-    assert len(checks) == 14 and all(c.passed for c in checks.values())  # tables and views
+    assert len(checks) == 18 and all(c.passed for c in checks.values())  # tables and views
     assert checks["queue_performance.row_count_parity"].partition == DAY
     queues = materializations(result, "genesys_queues")[0]
     assert queues.metadata["dagster/row_count"].value == 12

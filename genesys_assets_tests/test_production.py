@@ -33,7 +33,7 @@ RANGE = {
     "dagster/asset_partition_range_end": "2024-11-06",
 }
 DAYS = [date(2024, 11, 4), date(2024, 11, 5), date(2024, 11, 6)]
-DATASETS = ("queue_performance", "agent_performance")
+DATASETS = ("queue_performance", "agent_performance", "agent_status")
 
 
 @dataclass
@@ -100,7 +100,7 @@ def test_several_days_land_in_snowflake_with_rows_and_totals_matching_the_stage(
     assert result.success
     assert checks_of(result) and all(checks_of(result).values())
     single = production.run(partition_key="2024-11-07")
-    assert single.success and len(checks_of(single)) == 14 and all(checks_of(single).values())
+    assert single.success and len(checks_of(single)) == 18 and all(checks_of(single).values())
 
     for dataset in DATASETS:
         for day in [*DAYS, date(2024, 11, 7)]:

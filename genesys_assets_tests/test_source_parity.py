@@ -326,9 +326,11 @@ def test_an_org_set_up_as_the_readme_says_has_every_permission_the_features_need
     permissions = readme_permissions()
     assert permissions == {
         "analytics:conversationAggregate:view",
+        "analytics:userAggregate:view",
         "routing:queue:view",
         "routing:wrapupCode:view",
         "routing:skill:view",
+        "presence:presenceDefinition:view",
     }
     day = yesterday()
     org(now=local(day + timedelta(days=1), 6), client_permissions=tuple(sorted(permissions)))
@@ -337,6 +339,39 @@ def test_an_org_set_up_as_the_readme_says_has_every_permission_the_features_need
     assert run_job(defs, MAIN_JOB, day, instance).success  # fetch, dimensions, all checks
     assert run_job(defs, CHECKS_JOB, day, instance).success
     assert tick(defs, None, instance).cursor  # the settling sensor's comparison
+
+
+def test_time_moved_between_statuses_fails_the_status_datasets_checks_per_status(org, clean_env):
+    # A status dataset's sums per metric hide a minute moved from IDLE to INTERACTING; the
+    # checks compare per metric and status.
+    org(now=local(CLOSED_DAY + timedelta(days=2), 0))
+    defs = build_definitions(datasets.load())
+    instance = DagsterInstance.ephemeral()
+    assert run_job(defs, MAIN_JOB, CLOSED_DAY, instance).success
+    import duckdb
+
+    with duckdb.connect(f"{clean_env['GENESYS_ASSETS_HOME']}/warehouse.duckdb") as con:
+        [(user, start)] = con.execute(
+            "SELECT user_id, min(interval_start) FROM genesys.agent_status "
+            "WHERE metric = 'tAgentRoutingStatus' AND qualifier = 'IDLE' "
+            "GROUP BY user_id ORDER BY user_id LIMIT 1"
+        ).fetchall()
+        con.execute(
+            "UPDATE genesys.agent_status SET qualifier = 'INTERACTING' WHERE user_id = ? "
+            "AND interval_start = ? AND metric = 'tAgentRoutingStatus' AND qualifier = 'IDLE'",
+            [user, start],
+        )
+    found = check_evaluations(run_job(defs, CHECKS_JOB, CLOSED_DAY, instance))
+    source = found["agent_status.source_parity"]
+    assert not source.passed
+    assert set(source.metadata["differing"].value) == {
+        "tAgentRoutingStatus[IDLE]",
+        "tAgentRoutingStatus[INTERACTING]",
+    }
+    assert "metrics and statuses differ from Genesys" in source.description
+    assert not found["agent_status.totals_parity"].passed
+    assert found["agent_status.row_count_parity"].passed
+    assert found["agent_performance.source_parity"].passed
 
 
 def test_without_the_aggregates_permission_the_source_check_names_it(org, monkeypatch):
@@ -354,10 +389,16 @@ def test_without_the_aggregates_permission_the_source_check_names_it(org, monkey
         for e in result.all_events
         if e.event_type == DagsterEventType.STEP_FAILURE
     ]
-    assert len(errors) == 2
+    assert len(errors) == 3
     for error in errors:
         text = error.message + (error.cause.message if error.cause else "")
-        assert "source_parity" in text and "analytics:conversationAggregate:view" in text
+        # The status dataset's day totals are user aggregates, with a permission of their own.
+        needed = (
+            "analytics:userAggregate:view"
+            if "agent_status: source_parity" in text
+            else "analytics:conversationAggregate:view"
+        )
+        assert "source_parity" in text and needed in text, text
 
 
 def test_the_sensor_tick_history_explains_itself(org):

@@ -130,15 +130,16 @@ CHECKS: tuple[DayCheck, ...] = (
     ),
     DayCheck(
         "totals_parity",
-        "Per metric, the day's sums of stat_count and stat_sum agree between the staged "
-        "Parquet file it was loaded from and the warehouse.",
+        "Per metric (and status, for time in a status), the day's sums of stat_count and "
+        "stat_sum agree between the staged Parquet file it was loaded from and the warehouse.",
         lambda i: totals_parity(i.warehouse, i.store, i.dataset.name, i.days, i.files),
     ),
     DayCheck(
         SOURCE_CHECK,
-        "Per metric, the day's sums of stat_count, stat_sum and oServiceLevel's numerator and "
-        "denominator in the warehouse equal Genesys' own day totals (the dataset's metrics and "
-        "filter, by day, no group-by). A difference on a day still settling is a warning.",
+        "Per metric (and status, for time in a status), the day's sums of stat_count, stat_sum "
+        "and oServiceLevel's numerator and denominator in the warehouse equal Genesys' own day "
+        "totals (the dataset's metrics and filter, by day, no group-by). A difference on a day "
+        "still settling is a warning.",
         _source,
         # Only where the dataset's groups add up to the day.
         applies=lambda dataset: not_comparable(dataset) is None,
@@ -384,11 +385,11 @@ VIEW_CHECKS: dict[str, tuple[Callable[[Warehouse, KpiView], ViewCheck], str]] = 
     "ratios_in_range": (
         ratios_in_range,
         "Every ratio of the view that is a share (abandon rate, service level, and the day "
-        "views' transfer rate) lies within [0, 1]; the first offending rows are listed.",
+        "views' transfer rate, occupancy) lies within [0, 1]; the first offending rows are listed.",
     ),
     "days_complete": (
         days_complete,
-        "The view has every day its dataset table has: no join loses a day.",
+        "The view has every day its dataset tables have: no join loses a day.",
     ),
 }
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from genesys_assets.datasets import LOADS_TABLE
-from genesys_assets.long_table import PARTITION_COLUMN
+from genesys_assets.long_table import PARTITION_COLUMN, measure
 from genesys_assets.stage.parquet_files import StagedParquet
 
 if TYPE_CHECKING:
@@ -165,10 +165,10 @@ def verify_bounds(
         by_day[day] = int(count)
         start = datetime.combine(day, time(0), tzinfo=zone)
         end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-        if _aware(first_start) < start or _aware(last_end) > end:
+        if as_timestamp(first_start) < start or as_timestamp(last_end) > end:
             outside.append(
-                f"{day}: buckets from {_aware(first_start).isoformat()} to "
-                f"{_aware(last_end).isoformat()}, outside the day's "
+                f"{day}: buckets from {as_timestamp(first_start).isoformat()} to "
+                f"{as_timestamp(last_end).isoformat()}, outside the day's "
                 f"{start.isoformat()}..{end.isoformat()}"
             )
     if outside:
@@ -181,7 +181,7 @@ def verify_bounds(
     return by_day
 
 
-def _aware(value: Any) -> datetime:
+def as_timestamp(value: Any) -> datetime:
     """A timestamp as the driver returns it, made aware (a naive one is UTC)."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -194,9 +194,9 @@ ADDITIVE_STATS: tuple[str, ...] = ("count", "sum", "numerator", "denominator")
 def totals_sql(table: str, days: int) -> str:
     sums = ", ".join(f"SUM(stat_{stat})" for stat in ADDITIVE_STATS)
     return (
-        f"SELECT {PARTITION_COLUMN}, metric, {sums} FROM {table} "
-        f"WHERE {days_filter(days)} GROUP BY {PARTITION_COLUMN}, metric "
-        f"ORDER BY {PARTITION_COLUMN}, metric"
+        f"SELECT {PARTITION_COLUMN}, metric, qualifier, {sums} FROM {table} "
+        f"WHERE {days_filter(days)} GROUP BY {PARTITION_COLUMN}, metric, qualifier "
+        f"ORDER BY {PARTITION_COLUMN}, metric, qualifier"
     )
 
 
@@ -344,9 +344,10 @@ class Warehouse(ABC):
         return {str(value) for (value,) in self._query(table, sql, [])}
 
     def distinct_values_by_day(
-        self, table: str, column: str, days: Sequence[date]
+        self, table: str, column: str, days: Sequence[date], *, metric: str | None = None
     ) -> dict[date, set[str]]:
-        """Per day, the non-NULL values of `column` (one query for all the days)."""
+        """Per day, the non-NULL values of `column` (one query for all the days); with
+        `metric`, in that metric's rows only."""
         found: dict[date, set[str]] = {day: set() for day in days}
         if days:
             name = identifier(column, "column")
@@ -354,7 +355,11 @@ class Warehouse(ABC):
                 f"SELECT DISTINCT {PARTITION_COLUMN}, {name} FROM {self.qualified(table)} "
                 f"WHERE {name} IS NOT NULL AND {days_filter(len(days))}"
             )
-            for day, value in self._query(table, sql, list(days)):
+            params: list[Any] = list(days)
+            if metric is not None:
+                sql += " AND metric = ?"
+                params.append(metric)
+            for day, value in self._query(table, sql, params):
                 found[as_date(day)].add(str(value))
         return found
 
@@ -387,7 +392,7 @@ class Warehouse(ABC):
     def partition_totals_by_day(
         self, table: str, days: Sequence[date]
     ) -> dict[date, dict[str, tuple[int, float]]]:
-        """Per day and metric: (sum of stat_count, sum of stat_sum)."""
+        """Per day and measure (`long_table.measure`): (sum of stat_count, sum of stat_sum)."""
         return {
             day: {
                 metric: (int(stats.get("count", 0)), float(stats.get("sum", 0.0)))
@@ -399,13 +404,14 @@ class Warehouse(ABC):
     def partition_stat_totals(
         self, table: str, days: Sequence[date]
     ) -> dict[date, dict[str, dict[str, float]]]:
-        """Per day and metric, the sum of each additive statistic the metric has (a statistic
-        that is NULL in every row of the metric is left out)."""
+        """Per day and measure (the metric, and its qualifier if it has one: see
+        `long_table.measure`), the sum of each additive statistic it has (a statistic that is
+        NULL in every row of it is left out)."""
         totals: dict[date, dict[str, dict[str, float]]] = {day: {} for day in days}
         if days:
             sql = totals_sql(self.qualified(table), len(days))
-            for day, metric, *sums in self._query(table, sql, list(days)):
-                totals[as_date(day)][metric] = {
+            for day, metric, qualifier, *sums in self._query(table, sql, list(days)):
+                totals[as_date(day)][measure(metric, qualifier)] = {
                     stat: float(value)
                     for stat, value in zip(ADDITIVE_STATS, sums, strict=True)
                     if value is not None

@@ -1,8 +1,9 @@
-"""The dimension tables: queues, users, wrap-up codes, divisions, routing skills and routing
-languages, each one small table replaced whole on each run.
+"""The dimension tables: queues, users, wrap-up codes, divisions, routing skills, routing
+languages and presence definitions, each one small table replaced whole on each run.
 
 The aggregates carry only ids (`queueId`, `userId`, `wrapUpCode`, `divisionId`,
-`requestedRoutingSkillId`, `requestedLanguageId`); these tables carry the names to join them
+`requestedRoutingSkillId`, `requestedLanguageId`, and the organization presences that
+tOrganizationPresence names in its qualifier); these tables carry the names to join them
 to. The columns are listed without pyarrow (the catalog shows them when the definitions load)
 and the Arrow tables are built when a run needs them, from the client's listings.
 """
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from genesys_assets.genesys.client import (
         Division,
+        PresenceDefinition,
         Queue,
         RoutingLanguage,
         RoutingSkill,
@@ -68,6 +70,24 @@ ROUTING_SKILL_COLUMNS: tuple[Column, ...] = (
     ),
     Column("name", "string", True, "the skill's name as it is now"),
     Column("state", "string", True, "the skill's state"),
+    _LOADED_AT,
+)
+PRESENCE_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "presence_id",
+        "string",
+        False,
+        "the presence definition's id (the qualifier of tOrganizationPresence rows)",
+    ),
+    Column("name", "string", True, "the presence's label (en_US) as it is now"),
+    Column(
+        "system_presence",
+        "string",
+        True,
+        "the system presence it belongs to, as the listing spells it (OnQueue, Break, ...)",
+    ),
+    Column("type", "string", True, "System (Genesys' own) or User (the org's own)"),
+    Column("deactivated", "bool", False, "true for a presence no longer offered"),
     _LOADED_AT,
 )
 ROUTING_LANGUAGE_COLUMNS: tuple[Column, ...] = (
@@ -144,6 +164,11 @@ def routing_skills_table(skills: Sequence[RoutingSkill], loaded_at: datetime) ->
 def routing_languages_table(languages: Sequence[RoutingLanguage], loaded_at: datetime) -> pa.Table:
     rows = [(lang.id, lang.name, lang.state) for lang in languages]
     return _table(rows, ROUTING_LANGUAGE_COLUMNS, loaded_at)
+
+
+def presences_table(presences: Sequence[PresenceDefinition], loaded_at: datetime) -> pa.Table:
+    rows = [(p.id, p.name, p.system_presence, p.type, p.deactivated) for p in presences]
+    return _table(rows, PRESENCE_COLUMNS, loaded_at)
 
 
 def _table(

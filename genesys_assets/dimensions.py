@@ -95,4 +95,15 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             ),
             None,
         ),
+        Dimension(
+            datasets.PRESENCES_ASSET,
+            "Every presence definition of the org (Genesys' own and the org's, deactivated "
+            "ones included): join the qualifier of agent_status's tOrganizationPresence rows "
+            "to presence_id for the presence's name.",
+            dimension_tables.PRESENCE_COLUMNS,
+            lambda client, now: dimension_tables.presences_table(
+                client.list_presence_definitions(), now
+            ),
+            catalog.PERMISSION_PRESENCE_DEFINITIONS,
+        ),
     )

@@ -25,10 +25,26 @@ from genesys_assets.warehouse.base import Warehouse
 
 @dataclass(frozen=True)
 class Resolution:
-    dimension: str  # the API's group-by name, e.g. userId
+    dimension: str  # the API's group-by name, e.g. userId; or the metric whose qualifier it is
     table: str  # the dimension table
     id_column: str  # its id column
     multivalued: bool = False  # a group value can be several ids, "a,b" (flattened)
+    # The ids are not a group-by column but the qualifier of this metric's rows.
+    in_qualifier_of: str | None = None
+
+    def applies(self, dataset: Dataset) -> bool:
+        if self.in_qualifier_of is not None:
+            return self.in_qualifier_of in dataset.metrics
+        return self.dimension in dataset.group_by
+
+    def values_by_day(
+        self, warehouse: Warehouse, table: str, days: Sequence[date]
+    ) -> dict[date, set[str]]:
+        if self.in_qualifier_of is not None:
+            return warehouse.distinct_values_by_day(
+                table, "qualifier", days, metric=self.in_qualifier_of
+            )
+        return warehouse.distinct_values_by_day(table, dimension_column(self.dimension), days)
 
 
 RESOLUTIONS: tuple[Resolution, ...] = (
@@ -39,6 +55,13 @@ RESOLUTIONS: tuple[Resolution, ...] = (
     Resolution("divisionId", datasets.DIVISIONS_ASSET, "division_id"),
     Resolution("requestedRoutingSkillId", datasets.SKILLS_ASSET, "skill_id", multivalued=True),
     Resolution("requestedLanguageId", datasets.LANGUAGES_ASSET, "language_id"),
+    # A status dataset's organization presences: ids in the qualifier of their metric's rows.
+    Resolution(
+        "tOrganizationPresence",
+        datasets.PRESENCES_ASSET,
+        "presence_id",
+        in_qualifier_of="tOrganizationPresence",
+    ),
 )
 
 # Unresolved ids listed per day and dimension at most (the count is always exact).
@@ -47,7 +70,7 @@ MAX_LISTED = 50
 
 def resolutions(dataset: Dataset) -> list[Resolution]:
     """The dimensions of `dataset` that have a table to resolve them in."""
-    return [r for r in RESOLUTIONS if r.dimension in dataset.group_by]
+    return [r for r in RESOLUTIONS if r.applies(dataset)]
 
 
 def resolve_days(warehouse: Warehouse, dataset: Dataset, days: Sequence[date]) -> list[Parity]:
@@ -63,8 +86,7 @@ def resolve_days(warehouse: Warehouse, dataset: Dataset, days: Sequence[date]) -
     }
     unresolved: dict[date, dict[str, list[str]]] = {day: {} for day in days}
     for r in found:
-        column = dimension_column(r.dimension)
-        for day, values in warehouse.distinct_values_by_day(dataset.name, column, days).items():
+        for day, values in r.values_by_day(warehouse, dataset.name, days).items():
             ids = {i for v in values for i in (v.split(",") if r.multivalued else [v])}
             missing = sorted(ids - known[r.dimension])
             if missing:

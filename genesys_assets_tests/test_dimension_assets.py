@@ -60,10 +60,14 @@ def test_every_dimension_becomes_its_table_and_every_id_resolves(clean_env):
         example = readme.split("```sql\n", 1)[1].split("```", 1)[0]
         assert con.execute(example).fetchall()
     found = check_evaluations(result)
-    for dataset in ("queue_performance", "agent_performance"):
+    for dataset in ("queue_performance", "agent_performance", "agent_status"):
         check = found[f"{dataset}.ids_resolve"]
         assert check.passed and not check.blocking
         assert "every id resolves" in check.description
+    assert (
+        "tOrganizationPresence in genesys_presences"
+        in found["agent_status.ids_resolve"].description
+    )
 
 
 def test_users_e_mail_addresses_only_when_asked_for(clean_env, monkeypatch):
@@ -103,3 +107,20 @@ def test_an_id_in_no_dimension_is_listed_and_the_run_still_succeeds(clean_env):
     assert "1 userId id(s) of agent_performance are in no dimension table" in ids.description
     assert found["queue_performance.ids_resolve"].passed
     assert all(found[f"agent_performance.{name}"].passed for name in ("row_count_parity",))
+
+
+def test_an_organization_presence_in_no_dimension_is_listed(clean_env):
+    defs = build_definitions(datasets.load())
+    instance = DagsterInstance.ephemeral()
+    assert run(defs, MAIN_JOB, instance).success
+    with warehouse(clean_env) as con:
+        [(gone,)] = con.execute(
+            "SELECT min(qualifier) FROM genesys.agent_status "
+            "WHERE partition_date = ? AND metric = 'tOrganizationPresence'",
+            [DAY],
+        ).fetchall()
+        con.execute("DELETE FROM genesys.genesys_presences WHERE presence_id = ?", [gone])
+    found = check_evaluations(run(defs, CHECKS_JOB, instance))
+    ids = found["agent_status.ids_resolve"]
+    assert not ids.passed
+    assert ids.metadata["unresolved"].value == {"tOrganizationPresence": [gone]}

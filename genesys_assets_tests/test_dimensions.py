@@ -1,4 +1,5 @@
-"""The dimension listings (users, wrap-up codes, divisions, routing skills, languages) over HTTP
+"""The dimension listings (users, wrap-up codes, divisions, routing skills, languages, presence
+definitions) over HTTP
 against the simulator, through the real SDK, and the tables built from them.
 
 The point of each table is that every id the aggregates carry joins to a name; the tests ask the
@@ -21,6 +22,7 @@ from genesys_assets import dimension_tables
 from genesys_assets.genesys.auth import ClientCredentials
 from genesys_assets.genesys.catalog import (
     PERMISSION_AGGREGATES,
+    PERMISSION_PRESENCE_DEFINITIONS,
     PERMISSION_ROUTING_SKILLS,
     PERMISSION_WRAP_UP_CODES,
 )
@@ -224,6 +226,7 @@ def test_the_divisions_and_skills_of_the_aggregates_resolve(sim: Simulator) -> N
     [
         ("list_wrap_up_codes", PERMISSION_WRAP_UP_CODES),
         ("list_routing_skills", PERMISSION_ROUTING_SKILLS),
+        ("list_presence_definitions", PERMISSION_PRESENCE_DEFINITIONS),
     ],
 )
 def test_a_missing_permission_is_named(sim: Simulator, method: str, permission: str) -> None:
@@ -242,6 +245,39 @@ def test_users_divisions_and_languages_need_only_a_token(sim: Simulator) -> None
         assert len(client.list_users()) == len(sim.org.users)
         assert len(client.list_divisions()) == len(sim.org.divisions)
         assert len(client.list_routing_languages()) == len(sim.org.routing_languages)
+
+
+# -- presence definitions ------------------------------------------------------------------
+
+
+def test_every_presence_of_the_status_aggregates_resolves_deactivated_ones_listed(
+    sim: Simulator,
+) -> None:
+    with client_for(sim) as client:
+        listed = {p.id: p for p in client.list_presence_definitions()}
+    # Not paged: one request per `deactivated` value, both states listed.
+    assert routes(sim, "GET /api/v2/presence/definitions") == 2
+    assert set(listed) == {p.id for p in sim.org.presences}
+    assert {p.deactivated for p in listed.values()} == {True, False}
+    assert {(p.name, p.type) for p in listed.values()} >= {("On Queue", "System")}
+    assert listed[sim.org.presences[sim.org.presence("ON_QUEUE")].id].system_presence == "OnQueue"
+    status = AggregateQuery(
+        metrics=("tOrganizationPresence",), group_by=("userId",), time_zone="UTC", kind="users"
+    )
+    with client_for(sim, mode="sync") as client:
+        fetches = list(client.fetch_days(status, DAYS))
+    used = {
+        entry["qualifier"]
+        for fetch in fetches
+        for page in fetch.pages
+        for result in json.loads(page.body)["results"]
+        for bucket in result["data"]
+        for entry in bucket["metrics"]
+    }
+    assert len(used) > 3 and used <= set(listed)
+    table = dimension_tables.presences_table(list(listed.values()), LOADED_AT)
+    assert table.schema == dimension_tables.schema(dimension_tables.PRESENCE_COLUMNS)
+    assert table.num_rows == len(listed)
 
 
 # -- answers of another shape --------------------------------------------------------------
@@ -288,6 +324,15 @@ def test_users_divisions_and_languages_need_only_a_token(sim: Simulator) -> None
             "list_users",
             lambda doc: {**doc, "entities": [{**e, "manager": "boss"} for e in doc["entities"]]},
             "has a 'manager' without an 'id'",
+        ),
+        (
+            "/api/v2/presence/definitions",
+            "list_presence_definitions",
+            lambda doc: {
+                **doc,
+                "entities": [{**e, "languageLabels": {"en_US": 7}} for e in doc["entities"]],
+            },
+            "has 'languageLabels' that are not texts",
         ),
     ],
 )

@@ -66,7 +66,7 @@ def build_definitions(
         )
         schedules.append(build_refresh_schedule(dataset.name, job_name, config))
     for view in views_for(config):
-        assets.append(build_kpi_view_asset(view, naming))
+        assets.append(build_kpi_view_asset(view, naming, config.org.time_zone))
         checks.append(build_view_checks(view))
     main = define_asset_job(
         MAIN_JOB,

@@ -12,11 +12,13 @@ day included, with nothing of their own to keep in step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from genesys_assets import datasets
-from genesys_assets.warehouse.base import Warehouse
+from genesys_assets.kpi_charts import HalfHour
+from genesys_assets.warehouse.base import Warehouse, as_date, as_timestamp
 
 SQL_FOLDER = Path(__file__).with_name("kpis")
 
@@ -25,10 +27,12 @@ SQL_FOLDER = Path(__file__).with_name("kpis")
 class KpiView:
     name: str
     description: str
-    dataset: str  # the dataset table its rows come from: the view must have its days
+    datasets: tuple[str, ...]  # the dataset tables its rows come from: it must have their days
     reads: tuple[str, ...]  # the tables and views its SQL names, as {placeholders}
     ratios: tuple[str, ...]  # columns that must lie within [0, 1]
     shown: tuple[str, ...]  # the columns of its preview in the catalog
+    # Whether its materialization carries the picture of the newest day (`day_chart`).
+    chart: bool = False
 
     @property
     def path(self) -> Path:
@@ -45,7 +49,7 @@ KPI_VIEWS: tuple[KpiView, ...] = (
         "Queue KPIs per queue, media type and half hour: offered, answered, abandoned, abandon "
         "rate, service level, average speed of answer, average handle / talk / hold / "
         "after-call time, transfer rate; queue names joined.",
-        "queue_performance",
+        ("queue_performance",),
         ("queue_performance", datasets.QUEUES_ASSET),
         # Not transfer_rate: transfers and answers fall in different half hours (see the SQL).
         ("abandon_rate", "service_level"),
@@ -61,11 +65,12 @@ KPI_VIEWS: tuple[KpiView, ...] = (
             "asa_s",
             "aht_s",
         ),
+        chart=True,
     ),
     KpiView(
         "kpi_queue_day",
         "Queue KPIs per queue and day (the day's own ratios, not averages of half hours).",
-        "queue_performance",
+        ("queue_performance",),
         ("kpi_queue_interval",),
         ("abandon_rate", "service_level", "transfer_rate"),
         (
@@ -82,19 +87,20 @@ KPI_VIEWS: tuple[KpiView, ...] = (
     KpiView(
         "kpi_agent_day",
         "Agent KPIs per agent and day: handled, answered, average handle / talk / hold / "
-        "after-call time and their totals, transfer rate; agent names joined (agents who "
-        "left included).",
-        "agent_performance",
-        ("agent_performance", datasets.USERS_ASSET),
-        ("transfer_rate",),
+        "after-call time and their totals, transfer rate, time logged in, on queue and in each "
+        "routing status, occupancy; agent names joined (agents who left included).",
+        ("agent_performance", "agent_status"),
+        ("agent_performance", "agent_status", datasets.USERS_ASSET),
+        ("transfer_rate", "occupancy"),
         (
             "partition_date",
             "agent_name",
             "agent_state",
             "handled",
             "aht_s",
-            "avg_talk_s",
             "avg_acw_s",
+            "on_queue_s",
+            "occupancy",
         ),
     ),
 )
@@ -109,10 +115,32 @@ def preview(warehouse: Warehouse, view: KpiView, rows: int = 10) -> list[dict[st
     return [dict(zip(view.shown, row, strict=True)) for row in warehouse.select(view.name, sql)]
 
 
+def newest_day_half_hours(
+    warehouse: Warehouse, view: KpiView
+) -> tuple[date, list[HalfHour]] | None:
+    """The newest day of a half-hourly view, offered and answered per half hour, all queues
+    together (what `kpi_charts` draws); None while the view has no rows."""
+    table = warehouse.qualified(view.name)
+    rows = warehouse.select(
+        view.name,
+        f"SELECT partition_date, interval_start, SUM(offered), SUM(answered) FROM {table} "
+        f"WHERE partition_date = (SELECT MAX(partition_date) FROM {table}) "
+        "GROUP BY partition_date, interval_start ORDER BY interval_start",
+    )
+    if not rows:
+        return None
+    buckets = [
+        HalfHour(as_timestamp(start), float(offered or 0), float(answered or 0))
+        for _, start, offered, answered in rows
+    ]
+    return as_date(rows[0][0]), buckets
+
+
 def views_for(config: datasets.DatasetsFile) -> list[KpiView]:
-    """The views whose dataset the datasets file declares (a file without it has none)."""
+    """The views whose datasets the datasets file declares, all of them (a file without them
+    has none: kpi_agent_day needs agent_status beside agent_performance)."""
     names = {dataset.name for dataset in config.datasets}
-    return [view for view in KPI_VIEWS if view.dataset in names]
+    return [view for view in KPI_VIEWS if names.issuperset(view.datasets)]
 
 
 @dataclass(frozen=True)
@@ -145,23 +173,28 @@ def ratios_in_range(warehouse: Warehouse, view: KpiView) -> ViewCheck:
 
 
 def days_complete(warehouse: Warehouse, view: KpiView) -> ViewCheck:
-    """The view has every day its dataset table has (a join must not lose a day)."""
-    source = warehouse.select(
-        view.dataset,
-        f"SELECT DISTINCT partition_date FROM {warehouse.qualified(view.dataset)}",
-    )
+    """The view has every day its dataset tables have (a join must not lose a day)."""
+    source: set[str] = set()
+    for dataset in view.datasets:
+        source |= {
+            str(day)
+            for (day,) in warehouse.select(
+                dataset, f"SELECT DISTINCT partition_date FROM {warehouse.qualified(dataset)}"
+            )
+        }
     present = warehouse.select(
         view.name, f"SELECT DISTINCT partition_date FROM {warehouse.qualified(view.name)}"
     )
-    missing = sorted({str(d) for (d,) in source} - {str(d) for (d,) in present})
+    missing = sorted(source - {str(d) for (d,) in present})
+    tables = " and ".join(view.datasets)
     if not missing:
         return ViewCheck(
             True,
-            f"{view.name}: all {len(source)} days of {view.dataset}",
+            f"{view.name}: all {len(source)} days of {tables}",
             {"days": len(source), "missing": []},
         )
     return ViewCheck(
         False,
-        f"{view.name}: {len(missing)} day(s) of {view.dataset} missing, first {missing[0]}",
+        f"{view.name}: {len(missing)} day(s) of {tables} missing, first {missing[0]}",
         {"days": len(source), "missing": missing[:50]},
     )

@@ -5,6 +5,8 @@ it); the test then asks the same simulator, over HTTP, for the day's totals by q
 agent, computes each KPI from them in Python, and compares with the views' rows.
 """
 
+import base64
+import io
 import math
 import shutil
 from datetime import UTC, date, datetime
@@ -15,6 +17,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 
 from genesys_assets import datasets, kpi_views
 from genesys_assets.definitions import MAIN_JOB, build_definitions
+from genesys_assets.long_table import measure
 from genesys_assets.pipeline.environment import resources
 
 from .raw_http import RawClient
@@ -43,24 +46,36 @@ def loaded(start_simulator, clean_env, monkeypatch):
     return defs, result, client, f"{clean_env['GENESYS_ASSETS_HOME']}/warehouse.duckdb"
 
 
-def totals(client: RawClient, group_by: list[str], metrics: list[str], **extra) -> dict:
-    """{group key: {metric: {stat: total}}} of the day, by day (P1D), from the API itself."""
+def totals(
+    client: RawClient,
+    group_by: list[str],
+    metrics: list[str],
+    kind: str = "conversations",
+    granularity: str = "P1D",
+    **extra,
+) -> dict:
+    """{group key: {measure: {stat: total}}} of the day, by day (P1D) unless asked otherwise,
+    from the API itself; a status metric's measure is `metric[status]`."""
     answer = client.query(
         {
             "interval": INTERVAL,
-            "granularity": "P1D",
+            "granularity": granularity,
             "timeZone": "America/New_York",
             "groupBy": group_by,
             "metrics": metrics,
             **extra,
-        }
+        },
+        kind=kind,
     )
     out: dict = {}
     for result in answer["results"]:
-        key = tuple(result["group"].get(d) for d in group_by)
+        group = tuple(result.get("group", {}).get(d) for d in group_by)
         for bucket in result["data"]:
+            # By day the group is the key; finer, the bucket's start is part of it.
+            key = group if granularity == "P1D" else (*group, bucket["interval"].split("/")[0])
             for entry in bucket["metrics"]:
-                stats = out.setdefault(key, {}).setdefault(entry["metric"], {})
+                name = measure(entry["metric"], entry.get("qualifier"))
+                stats = out.setdefault(key, {}).setdefault(name, {})
                 for stat, value in entry["stats"].items():
                     stats[stat] = stats.get(stat, 0) + value
     return out
@@ -131,9 +146,9 @@ def test_each_agent_kpi_of_the_day_equals_the_apis_own_totals(loaded):
             "FROM genesys.kpi_agent_day WHERE partition_date = ?",
             [DAY],
         ).fetchall()
-    assert len(rows) == len(expected) > 5
+    assert {(user_id,) for user_id, *_ in rows} >= set(expected) and len(expected) > 5
     for user_id, name, handled, aht_s, handle_s, avg_acw_s, transfer_rate in rows:
-        api = expected[(user_id,)]
+        api = expected.get((user_id,), {})  # logged in, handled nothing: zeros and NULLs
         assert name, "every agent has a name, those who left too"
         assert same(handled, stat(api, "tHandle", "count"))
         assert same(aht_s, ratio(stat(api, "tHandle", "sum") / 1000, stat(api, "tHandle", "count")))
@@ -143,6 +158,86 @@ def test_each_agent_kpi_of_the_day_equals_the_apis_own_totals(loaded):
             transfer_rate,
             ratio(stat(api, "nTransferred", "count"), stat(api, "tAnswered", "count")),
         )
+
+
+def test_each_agent_status_kpi_of_the_day_equals_the_apis_own_user_aggregates(loaded):
+    _, _, client, path = loaded
+    metrics = ["tAgentRoutingStatus", "tSystemPresence"]
+    expected = totals(client, ["userId"], metrics, kind="users")
+    columns = ["logged_in_s", "on_queue_s", "idle_s", "interacting_s", "communicating_s",
+               "not_responding_s", "off_queue_s", "occupancy"]  # fmt: skip
+    with duckdb.connect(path, read_only=True) as con:
+        rows = con.execute(
+            f"SELECT user_id, agent_name, {', '.join(columns)} FROM genesys.kpi_agent_day "
+            "WHERE partition_date = ?",
+            [DAY],
+        ).fetchall()
+    assert {(user_id,) for user_id, *_ in rows} == set(expected) and len(expected) > 5
+    seen_occupancy = 0
+    for user_id, name, *kpis in rows:
+        api = expected[(user_id,)]
+
+        def seconds(name: str, api: dict = api) -> float:
+            return stat(api, name, "sum") / 1000
+
+        presence = [k for k in api if k.startswith("tSystemPresence[")]
+        idle, interacting = (
+            seconds("tAgentRoutingStatus[IDLE]"),
+            seconds("tAgentRoutingStatus[INTERACTING]"),
+        )
+        independent = [
+            sum(seconds(k) for k in presence if k != "tSystemPresence[OFFLINE]"),
+            seconds("tSystemPresence[ON_QUEUE]"),
+            idle,
+            interacting,
+            seconds("tAgentRoutingStatus[COMMUNICATING]"),
+            seconds("tAgentRoutingStatus[NOT_RESPONDING]"),
+            seconds("tAgentRoutingStatus[OFF_QUEUE]"),
+            ratio(interacting, interacting + idle),
+        ]
+        assert name, "every agent has a name, those who left too"
+        for column, ours, theirs in zip(columns, kpis, independent, strict=True):
+            assert same(ours, theirs), (user_id, column, ours, theirs)
+        seen_occupancy += kpis[-1] is not None and 0 < kpis[-1] < 1
+    assert seen_occupancy > 5
+
+
+def test_the_picture_of_the_day_shows_the_apis_own_offered_and_answered_per_half_hour(loaded):
+    _, result, client, _ = loaded
+    [view] = [v for v in kpi_views.KPI_VIEWS if v.chart]
+    warehouse = resources()["warehouse"].get_warehouse()
+    try:
+        found = kpi_views.newest_day_half_hours(warehouse, view)
+    finally:
+        warehouse.close()
+    assert found is not None
+    day, half_hours = found
+    expected = totals(client, [], ["nOffered", "tAnswered"], granularity="PT30M")
+    by_start: dict = {}
+    for (start,), stats in expected.items():
+        by_start[datetime.fromisoformat(start)] = (
+            stat(stats, "nOffered", "count"),
+            stat(stats, "tAnswered", "count"),
+        )
+    # A half hour with neither (handle time only, stamped late) is in the view with zeros.
+    assert day == DAY and {b.start for b in half_hours} >= set(by_start) and len(by_start) > 40
+    for bucket in half_hours:
+        assert (bucket.offered, bucket.answered) == by_start.get(bucket.start, (0.0, 0.0))
+    [materialization] = [
+        e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key.to_user_string() == view.name
+    ]
+    assert materialization.metadata["chart_day"].value == DAY.isoformat()
+    image = materialization.metadata["offered_vs_answered"].value
+    assert image.startswith(
+        "![offered vs answered per half hour, 2024-11-01](data:image/png;base64,"
+    )
+    from PIL import Image
+
+    png = base64.b64decode(image.split("base64,", 1)[1].rstrip(")"))
+    with Image.open(io.BytesIO(png)) as picture:
+        assert picture.format == "PNG" and picture.size == (900, 320)
 
 
 def test_the_half_hours_add_up_to_the_day(loaded):

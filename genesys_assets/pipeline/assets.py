@@ -37,11 +37,12 @@ from dagster import (
 from genesys_assets import daily, kpi_views
 from genesys_assets.datasets import Dataset
 from genesys_assets.dimensions import Dimension
+from genesys_assets.kpi_charts import offered_vs_answered_png
 from genesys_assets.kpi_views import KpiView
 from genesys_assets.pipeline import catalog
 from genesys_assets.pipeline.failures import reported
 from genesys_assets.pipeline.keys import parquet_key, raw_pages_key, table_key
-from genesys_assets.pipeline.metadata import preview, preview_rows
+from genesys_assets.pipeline.metadata import png_markdown, preview, preview_rows
 from genesys_assets.pipeline.resources import GenesysResource, StageResource, WarehouseResource
 from genesys_assets.stage import layout
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
@@ -342,8 +343,11 @@ def build_dimension_asset(
     return dimension_table
 
 
-def build_kpi_view_asset(view: KpiView, naming: catalog.WarehouseNaming) -> AssetsDefinition:
-    """A KPI view over the tables (and views) its SQL reads, replaced from its SQL file."""
+def build_kpi_view_asset(
+    view: KpiView, naming: catalog.WarehouseNaming, time_zone: str
+) -> AssetsDefinition:
+    """A KPI view over the tables (and views) its SQL reads, replaced from its SQL file; with
+    its preview, and its picture of the newest day where it has one."""
 
     @asset(
         name=view.name,
@@ -364,12 +368,19 @@ def build_kpi_view_asset(view: KpiView, naming: catalog.WarehouseNaming) -> Asse
         with reported(view.name):
             target.replace_view(view.name, sql)
             shown = kpi_views.preview(target, view)
+            chart = kpi_views.newest_day_half_hours(target, view) if view.chart else None
         context.log.info(f"{target.qualified(view.name)}: view replaced from {view.path.name}")
-        return MaterializeResult(
-            metadata={
-                "sql": MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
-                "preview": preview_rows(shown),
-            }
-        )
+        metadata: dict[str, Any] = {
+            "sql": MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
+            "preview": preview_rows(shown),
+        }
+        if chart is not None:
+            day, half_hours = chart
+            png = offered_vs_answered_png(day, time_zone, half_hours)
+            metadata["chart_day"] = day.isoformat()
+            metadata["offered_vs_answered"] = MetadataValue.md(
+                png_markdown(png, f"offered vs answered per half hour, {day}")
+            )
+        return MaterializeResult(metadata=metadata)
 
     return kpi_view

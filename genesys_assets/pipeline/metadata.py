@@ -31,3 +31,10 @@ def preview_rows(rows: list[dict[str, Any]]) -> MetadataValue:
     frame = pd.DataFrame(rows)
     frame = frame.loc[:, frame.notna().any()] if len(frame) else frame
     return MetadataValue.md(frame.to_markdown(index=False) if len(frame) else "(no rows)")
+
+
+def png_markdown(png: bytes, caption: object) -> str:
+    """A PNG as a Markdown image the UI shows inline (a data URI: nothing to host)."""
+    import base64
+
+    return f"![{caption}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -2,21 +2,54 @@
 
 Prints the base URL and the credentials as KEY=value lines (and flushes) so a parent process,
 a Makefile or a human can pick them up; Ctrl-C or SIGTERM stops it cleanly with status 0.
+
+`--org NAME:TIME_ZONE:SEED[:AGENTS[:QUEUES[:CONVERSATIONS_PER_DAY]]]`, repeated, serves several
+orgs on the one port instead, as one region does (`region.SimulatedRegion`): each org logs in
+with a client of its own, printed as GENESYS_<NAME>_CLIENT_ID / _CLIENT_SECRET, the variables a
+datasets file of several orgs names by default; every other option applies to each org.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import signal
 import sys
 import threading
 from datetime import datetime
 from types import FrameType
+from typing import NamedTuple
 
 from genesys_assets.simulator.config import SERVER_ERROR_CODES, SimulatorConfig
+from genesys_assets.simulator.region import SimulatedRegion
 from genesys_assets.simulator.server import Simulator
 
 _DEFAULTS = SimulatorConfig()
+# An org's name is also an org id of a datasets file (lower_snake_case), so that its printed
+# variables are the ones such a file names by default: GENESYS_<ID>_CLIENT_ID.
+_ORG_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+# Options that name one org's clients or pick one org: with --org each org has its own.
+_ONE_ORG_OPTIONS = (
+    ("client_id", "--client-id"),
+    ("client_secret", "--client-secret"),
+    ("restricted_client", "--restricted-client"),
+    ("extra_client", "--extra-client"),
+    ("seed", "--seed"),
+    ("time_zone", "--time-zone"),
+)
+
+
+class OrgSpec(NamedTuple):
+    """One --org: its name, time zone and seed; a size left out is the --queues, --agents or
+    --conversations-per-day one."""
+
+    name: str
+    time_zone: str
+    seed: int
+    agents: int | None = None
+    queues: int | None = None
+    conversations_per_day: int | None = None
 
 
 def _aware(text: str) -> datetime:
@@ -53,6 +86,29 @@ def _group(text: str) -> tuple[str, str]:
     return dimension, value
 
 
+def _org(text: str) -> OrgSpec:
+    # Time zone names hold slashes, never colons, so the fields split cleanly.
+    fields = text.split(":")
+    usage = "expected NAME:TIME_ZONE:SEED[:AGENTS[:QUEUES[:CONVERSATIONS_PER_DAY]]]"
+    if not 3 <= len(fields) <= 6:
+        raise argparse.ArgumentTypeError(f"{usage}, got {text!r}")
+    name, time_zone, *numbers = fields
+    if not _ORG_NAME.match(name):
+        raise argparse.ArgumentTypeError(
+            f"org name {name!r} must be lower_snake_case (letters, digits, _), as an org id is"
+        )
+    if not time_zone:
+        raise argparse.ArgumentTypeError(f"{usage}: the time zone is missing in {text!r}")
+    try:
+        # An empty size field (eu:Europe/Berlin:7::4) keeps the default, as a missing one does.
+        values = [int(n) if n else None for n in numbers]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{usage}: whole numbers after the time zone") from None
+    if values[0] is None:
+        raise argparse.ArgumentTypeError(f"{usage}: the seed is missing in {text!r}")
+    return OrgSpec(name, time_zone, values[0], *values[1:])
+
+
 def _codes(text: str) -> tuple[int, ...]:
     try:
         codes = tuple(int(c) for c in text.split(",") if c.strip())
@@ -70,14 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="A local Genesys Cloud Analytics API backed by a simulated org.",
     )
     p.add_argument("--port", type=int, default=d.port, help="TCP port; 0 picks a free one")
-    p.add_argument("--seed", type=int, default=d.seed)
+    # None: not given (then the config's default), so that --org can refuse them.
+    p.add_argument("--seed", type=int, default=None, help=f"default {d.seed}")
     p.add_argument("--queues", type=int, default=d.queues)
     p.add_argument("--agents", type=int, default=d.agents)
     p.add_argument("--conversations-per-day", type=int, default=d.conversations_per_day)
-    p.add_argument("--time-zone", default=d.time_zone, help="the org's local IANA time zone")
+    p.add_argument(
+        "--time-zone", default=None, help=f"the org's local IANA time zone (default {d.time_zone})"
+    )
     p.add_argument("--weekend-factor", type=float, default=d.weekend_factor)
-    p.add_argument("--client-id", default=d.client_id)
-    p.add_argument("--client-secret", default=d.client_secret)
+    p.add_argument("--client-id", default=None, help=f"default {d.client_id}")
+    p.add_argument("--client-secret", default=None, help=f"default {d.client_secret}")
+    p.add_argument(
+        "--org",
+        type=_org,
+        action="append",
+        default=[],
+        metavar="NAME:TIME_ZONE:SEED[:AGENTS[:QUEUES[:CONVERSATIONS_PER_DAY]]]",
+        help="serve this org too, on the same port, as one region serves several (repeatable); "
+        "its client is simulator-NAME / simulator-NAME-secret; a size left out is --agents, "
+        "--queues or --conversations-per-day; not with --seed, --time-zone or the client options",
+    )
     p.add_argument(
         "--restricted-client",
         type=_client,
@@ -180,14 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         port=args.port,
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else _DEFAULTS.seed,
         queues=args.queues,
         agents=args.agents,
         conversations_per_day=args.conversations_per_day,
-        time_zone=args.time_zone,
+        time_zone=args.time_zone if args.time_zone is not None else _DEFAULTS.time_zone,
         weekend_factor=args.weekend_factor,
-        client_id=args.client_id,
-        client_secret=args.client_secret,
+        client_id=args.client_id if args.client_id is not None else _DEFAULTS.client_id,
+        client_secret=(
+            args.client_secret if args.client_secret is not None else _DEFAULTS.client_secret
+        ),
         client_permissions=(
             tuple(args.client_permission)
             if args.client_permission is not None
@@ -228,11 +299,51 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     )
 
 
+def org_configs_from_args(args: argparse.Namespace) -> list[tuple[str, SimulatorConfig]]:
+    """Each --org's name and config: the other options' config with the org's seed, time zone,
+    sizes and a client of its own. ValueError for what cannot be served together."""
+    given = [flag for dest, flag in _ONE_ORG_OPTIONS if getattr(args, dest) not in (None, [])]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} cannot be combined with --org: each org has its own seed, time "
+            "zone and client (simulator-NAME / simulator-NAME-secret)"
+        )
+    base = config_from_args(args)
+    configs: list[tuple[str, SimulatorConfig]] = []
+    for spec in args.org:
+        if spec.name in (name for name, _ in configs):
+            raise ValueError(f"--org {spec.name!r} is given twice")
+        try:
+            config = dataclasses.replace(
+                base,
+                seed=spec.seed,
+                time_zone=spec.time_zone,
+                agents=spec.agents if spec.agents is not None else base.agents,
+                queues=spec.queues if spec.queues is not None else base.queues,
+                conversations_per_day=(
+                    spec.conversations_per_day
+                    if spec.conversations_per_day is not None
+                    else base.conversations_per_day
+                ),
+                client_id=f"simulator-{spec.name}",
+                client_secret=f"simulator-{spec.name}-secret",
+            )
+        except ValueError as exc:
+            # The config's message names the field; say which --org it came from.
+            raise ValueError(f"--org {spec.name}: {exc}") from None
+        configs.append((spec.name, config))
+    return configs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    served: Simulator | SimulatedRegion
     try:
-        config = config_from_args(args)
+        if args.org:
+            served = SimulatedRegion(org_configs_from_args(args), port=args.port)
+        else:
+            served = Simulator(config_from_args(args))
     except ValueError as exc:
         parser.error(str(exc))
     stop = threading.Event()
@@ -242,16 +353,21 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sim = Simulator(config).start()
+    served.start()
     try:
-        print(f"GENESYS_API_HOST={sim.base_url}")
-        print(f"GENESYS_CLIENT_ID={sim.client_id}")
-        print(f"GENESYS_CLIENT_SECRET={sim.client_secret}")
+        print(f"GENESYS_API_HOST={served.base_url}")
+        if isinstance(served, Simulator):
+            print(f"GENESYS_CLIENT_ID={served.client_id}")
+            print(f"GENESYS_CLIENT_SECRET={served.client_secret}")
+        else:
+            for org in served.orgs:
+                print(f"GENESYS_{org.name.upper()}_CLIENT_ID={org.client_id}")
+                print(f"GENESYS_{org.name.upper()}_CLIENT_SECRET={org.client_secret}")
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass
     finally:
-        sim.stop()
+        served.stop()
     return 0
 
 

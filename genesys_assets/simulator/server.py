@@ -4,6 +4,11 @@ HTTP/1.1 with keep-alive, like the real API behind its load balancer, so clients
 connection pools; every answer carries a Content-Length (a truncated body is only detectable
 against it). Faults are applied here, around the endpoints, because they are about the wire:
 a dropped connection has no status code.
+
+One server can answer for several orgs (`region.SimulatedRegion`), as the orgs of one Genesys
+region share its API host: so the state of an org (`ServedOrg`) is kept apart from the server,
+and the server asks whoever it serves which org a request belongs to before it counts, faults
+or answers it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Self, cast
 from urllib.parse import parse_qs, urlsplit
 
 from genesys_assets.simulator.answers import Answers
@@ -27,7 +32,7 @@ from genesys_assets.simulator.api import Api, Request, Response, template_of, th
 from genesys_assets.simulator.auth import TokenStore, clients_from
 from genesys_assets.simulator.clock import SimClock
 from genesys_assets.simulator.config import SimulatorConfig
-from genesys_assets.simulator.errors import SERVER_ERRORS, error_body
+from genesys_assets.simulator.errors import SERVER_ERRORS, ApiError, error_body
 from genesys_assets.simulator.faults import DROP, ERROR, SLOW, THROTTLE, TRUNCATE, FaultInjector
 from genesys_assets.simulator.jobs import JobStore
 from genesys_assets.simulator.org import Org, generate_org
@@ -41,15 +46,213 @@ HOST = "127.0.0.1"
 log = logging.getLogger(__name__)
 
 
+class ServedOrg:
+    """One org's worth of simulator: its data, clients and tokens, rate limiter, jobs, clock,
+    faults and counters, and the `Api` that answers from them.
+
+    A `Simulator` serves one of these, a `SimulatedRegion` several on one port; nothing here
+    is shared between orgs, so one org's "now", throttling or faults never touch another's.
+    """
+
+    def __init__(self, config: SimulatorConfig, name: str | None = None) -> None:
+        self.config = config
+        # A bare config is known by its main client id: unique among the orgs of a region.
+        self.name = name if name is not None else config.client_id
+        self.org: Org = generate_org(config)
+        model = TrafficModel(
+            self.org,
+            config.seed,
+            config.conversations_per_day,
+            config.weekend_factor,
+            config.ingestion_lag_s * 1000,
+            config.late_event_share,
+            round(config.late_event_delay_hours * 3_600_000),
+        )
+        self.traffic = TrafficStore(model, config.day_cache_size)
+        self._clock = SimClock(config.now)
+        self._stats = StatsRecorder()
+        self._faults = FaultInjector(config)
+        clients = clients_from(
+            config.client_id,
+            config.client_secret,
+            config.client_permissions,
+            config.restricted_clients,
+            config.extra_clients,
+        )
+        self.client_ids: tuple[str, ...] = tuple(client.client_id for client in clients)
+        self._tokens = TokenStore(clients, config.token_ttl_s)
+        # Jobs page the very containers the sync query would answer, same group keys.
+        self.answers = Answers(
+            self.traffic,
+            media_type_in_groups=config.media_type_in_groups,
+            remember=config.remember_answers,
+            revisions=_revisions(config, self.org),
+            omit_group=config.omit_group,
+        )
+        self._jobs = JobStore(
+            self.answers,
+            config.job_delay_s,
+            config.job_ttl_s,
+            short_cursor_pages=config.short_cursor_pages,
+        )
+        self._api = Api(
+            config,
+            self.org,
+            self._clock,
+            self._tokens,
+            RateLimiter(config.rate_limit_per_minute, config.rate_limit_window_s),
+            self._jobs,
+            self.answers,
+            self._stats,
+        )
+        self._served_by: _Serving | None = None
+
+    @property
+    def client_id(self) -> str:
+        return self.config.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.config.client_secret
+
+    @property
+    def base_url(self) -> str:
+        """Where its server listens, so that an org of a region stands in wherever a
+        `Simulator` is asked for its base URL and credentials."""
+        if self._served_by is None:
+            raise RuntimeError(f"the org {self.name!r} is not served by any simulator")
+        return self._served_by.base_url
+
+    def holds_token(self, authorization: str | None) -> bool:
+        """Whether this `Authorization` header carries a live token issued by this org."""
+        try:
+            self._tokens.authenticate(authorization)
+        except ApiError:
+            return False
+        return True
+
+    # --- runtime controls for tests ------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def set_now(self, moment: datetime | None) -> None:
+        """Freeze the org's "now" (timezone-aware), or follow the wall clock with None."""
+        self._clock.set(moment)
+
+    def invalidate_tokens(self) -> None:
+        """Forget every issued token: the next API call with one of them gets 401."""
+        self._tokens.invalidate_all()
+
+    def script_faults(self, faults: Iterable[str]) -> None:
+        """The next API requests to this org, in arrival order, get exactly these faults, one
+        each: "500", "502", "503", "504", "429", "drop", "truncate", "slow"."""
+        self._faults.script(faults)
+
+    def stats(self) -> dict[str, Any]:
+        return self._stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self._stats.reset()
+
+
+class _Serving:
+    """What the server needs of whoever it serves (a `Simulator` or a `SimulatedRegion`), and
+    the start/stop lifecycle both share."""
+
+    def __init__(
+        self,
+        port: int,
+        log_requests: bool,
+        *,
+        unclaimed_api: Api,
+        unclaimed_stats: StatsRecorder,
+    ) -> None:
+        self._listen_port = port
+        self.log_requests = log_requests
+        # A request no org claims (an unknown client or token, a path outside the API) is
+        # answered by this Api, whose answer to it is the same error any org would give and
+        # leaves that org's state untouched, and counted here rather than on any org.
+        self._unclaimed_api = unclaimed_api
+        self._unclaimed_stats = unclaimed_stats
+        self._stopping = threading.Event()
+        self._lifecycle = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    def _owner(self, request: Request) -> ServedOrg | None:
+        """The org that answers this request; None when no org claims it."""
+        raise NotImplementedError
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Self:
+        with self._lifecycle:
+            if self._server is not None:
+                raise RuntimeError("the simulator is already running")
+            self._stopping.clear()
+            server = _Server(self)
+            self._port = server.server_address[1]
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"genesys-simulator-{self._port}",
+                daemon=True,
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and the socket; safe to call twice."""
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            if server is None:
+                return
+            self._stopping.set()  # cuts injected delays short
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+            if thread is not None:
+                thread.join(timeout=10)
+            self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start() if self._server is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the simulator has not been started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, simulator: Simulator) -> None:
-        self.simulator = simulator
+    def __init__(self, serving: _Serving) -> None:
+        self.serving = serving
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__((HOST, simulator.config.port), _Handler)
+        super().__init__((HOST, serving._listen_port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -99,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("HEAD")
 
     def log_message(self, format: str, *args: Any) -> None:
-        if self.server.simulator.config.log_requests:
+        if self.server.serving.log_requests:
             super().log_message(format, *args)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -110,14 +313,18 @@ class _Handler(BaseHTTPRequestHandler):
         body = error_body(code, error_code, text, correlation_id)
         self.close_connection = True
         with contextlib.suppress(OSError):
-            self._send(Response(code, body), correlation_id, head_only=self.command == "HEAD")
+            self._send(
+                Response(code, body),
+                correlation_id,
+                self.server.serving._unclaimed_stats,
+                head_only=self.command == "HEAD",
+            )
 
     def _dispatch(self, method: str) -> None:
-        sim = self.server.simulator
+        serving = self.server.serving
         correlation_id = str(uuid.uuid4())
         split = urlsplit(self.path)
         body = self._read_body()
-        sim._stats.request(method, template_of(method, split.path))
         request = Request(
             method=method,
             path=split.path,
@@ -127,33 +334,42 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             correlation_id=correlation_id,
         )
+        # Counting, faults and the answer all belong to the org the request authenticates as.
+        owner = serving._owner(request)
+        stats = owner._stats if owner is not None else serving._unclaimed_stats
+        api = owner._api if owner is not None else serving._unclaimed_api
+        stats.request(method, template_of(method, split.path))
 
-        plan = sim._faults.next() if split.path.startswith("/api/v2/") else None
-        if plan is not None:
+        plan = (
+            owner._faults.next()
+            if owner is not None and split.path.startswith("/api/v2/")
+            else None
+        )
+        if owner is not None and plan is not None:
             if plan.delay_s > 0:
-                sim._stopping.wait(plan.delay_s)
+                serving._stopping.wait(plan.delay_s)
             if plan.kind == SLOW:
-                sim._stats.fault(SLOW)
+                stats.fault(SLOW)
             elif plan.kind == DROP:
-                sim._stats.fault(DROP)
+                stats.fault(DROP)
                 self._drop()
                 return
             elif plan.kind == ERROR:
-                sim._stats.fault(ERROR)
+                stats.fault(ERROR)
                 assert plan.status is not None
                 code, message = SERVER_ERRORS[plan.status]
                 body = error_body(plan.status, code, message, correlation_id)
-                self._send(Response(plan.status, body), correlation_id)
+                self._send(Response(plan.status, body), correlation_id, stats)
                 return
             elif plan.kind == THROTTLE:
-                sim._stats.fault(THROTTLE)
-                err = throttled(1, sim.config.send_retry_after)
+                stats.fault(THROTTLE)
+                err = throttled(1, owner.config.send_retry_after)
                 body = error_body(err.status, err.code, err.message, correlation_id)
-                self._send(Response(429, body, err.headers), correlation_id)
+                self._send(Response(429, body, err.headers), correlation_id, stats)
                 return
 
         try:
-            response = sim._api.handle(request)
+            response = api.handle(request)
         except Exception:
             log.exception("simulator failed on %s %s", method, self.path)
             traceback.print_exc(file=sys.stderr)
@@ -161,10 +377,10 @@ class _Handler(BaseHTTPRequestHandler):
             response = Response(500, error_body(500, code, message, correlation_id))
 
         if plan is not None and plan.kind == TRUNCATE:
-            sim._stats.fault(TRUNCATE)
-            self._send(response, correlation_id, truncate=True)
+            stats.fault(TRUNCATE)
+            self._send(response, correlation_id, stats, truncate=True)
             return
-        self._send(response, correlation_id)
+        self._send(response, correlation_id, stats)
 
     def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
@@ -180,6 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
         self,
         response: Response,
         correlation_id: str,
+        stats: StatsRecorder,
         *,
         truncate: bool = False,
         head_only: bool = False,
@@ -196,7 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.server.simulator._stats.response(response.status)
+        stats.response(response.status)
         if body is None or head_only:
             return
         try:
@@ -216,122 +433,35 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-class Simulator:
+class Simulator(_Serving):
     """A Genesys Cloud analytics API on 127.0.0.1, in-process, on a background thread."""
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config if config is not None else SimulatorConfig()
-        self.org: Org = generate_org(self.config)
-        model = TrafficModel(
-            self.org,
-            self.config.seed,
-            self.config.conversations_per_day,
-            self.config.weekend_factor,
-            self.config.ingestion_lag_s * 1000,
-            self.config.late_event_share,
-            round(self.config.late_event_delay_hours * 3_600_000),
+        served = ServedOrg(self.config)
+        self._served = served
+        # The org's parts under the names tests and benchmarks have always reached them by.
+        self.org: Org = served.org
+        self.traffic = served.traffic
+        self.answers = served.answers
+        self._clock = served._clock
+        self._stats = served._stats
+        self._faults = served._faults
+        self._tokens = served._tokens
+        self._jobs = served._jobs
+        self._api = served._api
+        # Its one org answers everything, including what no org would claim: an unknown
+        # client's 401 and a malformed request count in its stats, as they always have.
+        super().__init__(
+            self.config.port,
+            self.config.log_requests,
+            unclaimed_api=served._api,
+            unclaimed_stats=served._stats,
         )
-        self.traffic = TrafficStore(model, self.config.day_cache_size)
-        self._clock = SimClock(self.config.now)
-        self._stats = StatsRecorder()
-        self._faults = FaultInjector(self.config)
-        self._tokens = TokenStore(
-            clients_from(
-                self.config.client_id,
-                self.config.client_secret,
-                self.config.client_permissions,
-                self.config.restricted_clients,
-                self.config.extra_clients,
-            ),
-            self.config.token_ttl_s,
-        )
-        # Jobs page the very containers the sync query would answer, same group keys.
-        self.answers = Answers(
-            self.traffic,
-            media_type_in_groups=self.config.media_type_in_groups,
-            remember=self.config.remember_answers,
-            revisions=_revisions(self.config, self.org),
-            omit_group=self.config.omit_group,
-        )
-        self._jobs = JobStore(
-            self.answers,
-            self.config.job_delay_s,
-            self.config.job_ttl_s,
-            short_cursor_pages=self.config.short_cursor_pages,
-        )
-        self._api = Api(
-            self.config,
-            self.org,
-            self._clock,
-            self._tokens,
-            RateLimiter(self.config.rate_limit_per_minute, self.config.rate_limit_window_s),
-            self._jobs,
-            self.answers,
-            self._stats,
-        )
-        self._stopping = threading.Event()
-        self._lifecycle = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
+        served._served_by = self
 
-    # --- lifecycle -----------------------------------------------------------------------
-
-    def start(self) -> Simulator:
-        with self._lifecycle:
-            if self._server is not None:
-                raise RuntimeError("the simulator is already running")
-            self._stopping.clear()
-            server = _Server(self)
-            self._port = server.server_address[1]
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"genesys-simulator-{self._port}",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close every connection and the socket; safe to call twice."""
-        with self._lifecycle:
-            server, thread = self._server, self._thread
-            if server is None:
-                return
-            self._stopping.set()  # cuts injected delays short
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-            if thread is not None:
-                thread.join(timeout=10)
-            self._server = self._thread = None
-
-    def __enter__(self) -> Simulator:
-        return self.start() if self._server is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the simulator has not been started")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+    def _owner(self, request: Request) -> ServedOrg:
+        return self._served
 
     @property
     def client_id(self) -> str:
@@ -344,26 +474,26 @@ class Simulator:
     # --- runtime controls for tests ------------------------------------------------------------
 
     def now(self) -> datetime:
-        return self._clock.now()
+        return self._served.now()
 
     def set_now(self, moment: datetime | None) -> None:
         """Freeze the simulator's "now" (timezone-aware), or follow the wall clock with None."""
-        self._clock.set(moment)
+        self._served.set_now(moment)
 
     def invalidate_tokens(self) -> None:
         """Forget every issued token: the next API call with one of them gets 401."""
-        self._tokens.invalidate_all()
+        self._served.invalidate_tokens()
 
     def script_faults(self, faults: Iterable[str]) -> None:
         """The next API requests, in arrival order, get exactly these faults, one each:
         "500", "502", "503", "504", "429", "drop", "truncate", "slow"."""
-        self._faults.script(faults)
+        self._served.script_faults(faults)
 
     def stats(self) -> dict[str, Any]:
-        return self._stats.snapshot()
+        return self._served.stats()
 
     def reset_stats(self) -> None:
-        self._stats.reset()
+        self._served.reset_stats()
 
 
 def _revisions(config: SimulatorConfig, org: Org) -> Revisions:
@@ -379,4 +509,4 @@ def _revisions(config: SimulatorConfig, org: Org) -> Revisions:
     )
 
 
-__all__ = ["Simulator"]
+__all__ = ["ServedOrg", "Simulator"]

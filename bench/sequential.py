@@ -81,12 +81,15 @@ def load(first: date, last: date) -> dict[str, Any]:
         t = timed("queues: fetch", t)
         dimension = queues_table(queues, datetime.now(UTC))
         staged_queues = parquet_store.write(layout.dimension(QUEUES_ASSET), dimension)
-        warehouse.replace_table(QUEUES_ASSET, dimension_schema(QUEUE_COLUMNS), staged_queues)
+        warehouse.replace_org_rows(
+            QUEUES_ASSET, dimension_schema(QUEUE_COLUMNS), staged_queues, config.org
+        )
         timed("queues: stage and load", t)
 
         for day in days_between(first, last):
             day_started = time.perf_counter()
             for dataset in config.datasets:
+                org = dataset.org.id
                 t = time.perf_counter()
                 fetch = next(client.fetch_days(dataset.query, [day], mode="sync"))
                 t = timed("fetch", t)
@@ -99,6 +102,7 @@ def load(first: date, last: date) -> dict[str, Any]:
                     dataset.query.time_zone,
                     datetime.now(UTC),
                     metrics=dataset.metrics,
+                    org=org,
                 )
                 table = flat.split_days([day])[day]
                 t = timed("raw pages: read + flatten", t)
@@ -110,12 +114,12 @@ def load(first: date, last: date) -> dict[str, Any]:
                     long_table.schema(dataset.group_by),
                     day,
                     staged,
-                    dataset.query.time_zone,
+                    dataset.org,
                 )
                 t = timed("warehouse: replace day", t)
                 checks = (
-                    *row_count_parity(warehouse, parquet_store, dataset.name, [day]),
-                    *totals_parity(warehouse, parquet_store, dataset.name, [day]),
+                    *row_count_parity(warehouse, parquet_store, dataset.name, org, [day]),
+                    *totals_parity(warehouse, parquet_store, dataset.name, org, [day]),
                     *compare_with_source(client, warehouse, dataset, [day], since).verdicts,
                 )
                 timed("checks", t)

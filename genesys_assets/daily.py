@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from genesys_assets.datasets import Dataset
+from genesys_assets.stage import layout
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 from genesys_assets.stage.raw_pages import DayManifest, RawPageStore
 
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
     from genesys_assets.warehouse.base import LoadResult
 
 PREVIEW_ROWS = 10
+
+
+def stage_folder(dataset: Dataset) -> str:
+    """The folder of the dataset's files in the stage, for its org (see `layout.dataset_folder`):
+    what the raw page and Parquet stores call the dataset."""
+    return layout.dataset_folder(dataset.name, dataset.org.id if dataset.org.prefixed else None)
 
 
 def describe_days(days: Sequence[date]) -> str:
@@ -117,11 +124,12 @@ def fetch_and_stage(
     second read of the stage and no time of its own on the run's critical path. Nothing is made
     current.
     """
-    raw = RawStaging(dataset.name)
-    parquet = ParquetStaging(dataset.name) if parquet_store is not None else None
+    folder = stage_folder(dataset)
+    raw = RawStaging(folder)
+    parquet = ParquetStaging(folder) if parquet_store is not None else None
     loaded_at = datetime.now(UTC)
     for fetch in client.fetch_days(dataset.query, days, mode=dataset.mode):
-        manifests = raw_store.stage_fetch(dataset.name, fetch)
+        manifests = raw_store.stage_fetch(folder, fetch)
         figures = FetchFigures(
             fetch_id=manifests[0].fetch_id,
             days=tuple(fetch.days),
@@ -235,7 +243,7 @@ def stage_parquet(
 ) -> ParquetStaging:
     """Flatten each fetch of the current pages once, cut it into the run's days, stage each."""
     loaded_at = loaded_at or datetime.now(UTC)
-    staging = ParquetStaging(dataset.name)
+    staging = ParquetStaging(stage_folder(dataset))
     for manifests in raw.by_fetch():
         _flatten_fetch(staging, raw.pages(manifests[0]), manifests, store, dataset, loaded_at)
     return staging
@@ -256,7 +264,12 @@ def _flatten_fetch(
 
     started = time.monotonic()
     flat = flatten_pages(
-        pages, dataset.group_by, dataset.query.time_zone, loaded_at, metrics=dataset.metrics
+        pages,
+        dataset.group_by,
+        dataset.query.time_zone,
+        loaded_at,
+        metrics=dataset.metrics,
+        org=dataset.org.id,
     )
     tables = flat.split_days(list(manifests[0].fetch_days))
     staging.pages_parsed += flat.pages
@@ -266,7 +279,7 @@ def _flatten_fetch(
     staging.flatten_seconds += time.monotonic() - started
     for manifest in manifests:
         table = tables[manifest.day]
-        staged = store.write_version(dataset.name, manifest.day, table, source=manifest.folder)
+        staged = store.write_version(staging.dataset, manifest.day, table, source=manifest.folder)
         head = pa.Table.from_pylist(table.slice(0, PREVIEW_ROWS).to_pylist(), table.schema)
         staging.days[manifest.day] = ParquetDay(manifest.day, staged, head, manifest.folder)
     del tables
@@ -317,11 +330,12 @@ def load_days(
     # Dimensions the API grouped by unasked are columns of the files: the table gets them.
     found = sorted({c for file in files.values() for c in file.columns})
     schema = long_table.schema(dataset.group_by, long_table.extra_columns(dataset.group_by, found))
-    result = warehouse.replace_partitions(
-        dataset.name, schema, files, time_zone=dataset.query.time_zone
-    )
+    result = warehouse.replace_partitions(dataset.name, schema, files, dataset.org)
     # Only now may superseded files go: the load log names what the table holds.
     collected = retention.collect(
-        stage, dataset.name, warehouse.loaded_files(dataset.name), grace=grace
+        stage,
+        stage_folder(dataset),
+        warehouse.loaded_files(dataset.name, dataset.org.id),
+        grace=grace,
     )
     return Loaded(result, collected, tuple(schema.names))

@@ -15,6 +15,8 @@ content is looked at.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +31,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from genesys_assets.genesys import catalog
 from genesys_assets.genesys.query import AggregateQuery, Filter, QueryError
+from genesys_assets.long_table import DEFAULT_ORG
 
 DEFAULT_FILE = Path(__file__).with_name("datasets.yaml")
 ENV_VAR = "GENESYS_DATASETS_FILE"
@@ -80,16 +83,78 @@ class DatasetFileError(ValueError):
     """A datasets file that cannot be used; the message names the file and the field."""
 
 
+DEFAULT_ORG_ID = DEFAULT_ORG
+# The environment variables a one-org file's credentials are read from (a file of several orgs
+# names its own per org).
+CLIENT_ID_ENV = "GENESYS_CLIENT_ID"
+CLIENT_SECRET_ENV = "GENESYS_CLIENT_SECRET"
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_SIMULATED_SIZES = ("queues", "agents", "conversations_per_day")
+
+
+@dataclass(frozen=True)
+class SimulatedOrg:
+    """How the built-in simulator plays an org (local deployments only): its seed and size."""
+
+    seed: int | None = None  # None: the deployment's GENESYS_SIMULATOR_SEED
+    queues: int | None = None  # None: the simulator's defaults
+    agents: int | None = None
+    conversations_per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class Org:
+    """A Genesys Cloud org: its calendar (days are cut in its time zone, from its first day),
+    how to reach it, and what its runs may take of shared limits.
+
+    A one-org file's org reads its credentials from GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET
+    and its region from the environment, as it always has, and its assets keep their plain
+    names; in a file of several, each org names its own variables and region, and its assets'
+    keys start with its id. Every org's rows carry its id in the tables' `org` column.
+    """
+
+    id: str
+    time_zone: str
+    start_date: date
+    prefixed: bool = False  # its asset keys start with its id (a file of several orgs)
+    region: str | None = None  # None: GENESYS_REGION / GENESYS_API_HOST (one-org files)
+    api_host: str | None = None
+    client_id_env: str = CLIENT_ID_ENV
+    client_secret_env: str = CLIENT_SECRET_ENV
+    # Fetch steps of this org that may run at once across all runs (its Dagster pool);
+    # None: one per dataset, so that a run's datasets fetch side by side.
+    fetch_slots: int | None = None
+    simulated: SimulatedOrg = SimulatedOrg()
+
+    @property
+    def api_pool(self) -> str:
+        """The Dagster concurrency pool of this org's fetch steps (its Genesys API)."""
+        return f"genesys_api_{self.id}"
+
+
+# An org with the defaults (UTC): for the core's callers that work on one org without a datasets
+# file (the benchmarks' loops, tests).
+PLAIN_ORG = Org(DEFAULT_ORG_ID, "UTC", date(2024, 1, 1))
+
+
 @dataclass(frozen=True)
 class Dataset:
+    """A declared aggregates query, for one org (its time zone is in the query)."""
+
     name: str
     query: AggregateQuery
     description: str = ""
     mode: str | None = None  # overrides the client's query mode for this dataset
+    org: Org = PLAIN_ORG
 
     @property
     def group_by(self) -> tuple[str, ...]:
         return self.query.group_by
+
+    @property
+    def label(self) -> str:
+        """How log lines and errors name it: its name, with its org's id in a file of several."""
+        return f"{self.org.id}/{self.name}" if self.org.prefixed else self.name
 
     @property
     def kind(self) -> str:
@@ -99,12 +164,6 @@ class Dataset:
     @property
     def metrics(self) -> tuple[str, ...]:
         return self.query.metrics
-
-
-@dataclass(frozen=True)
-class OrgCalendar:
-    time_zone: str
-    start_date: date
 
 
 @dataclass(frozen=True)
@@ -131,16 +190,32 @@ class Settling:
 @dataclass(frozen=True)
 class DatasetsFile:
     path: Path
-    org: OrgCalendar
+    orgs: tuple[Org, ...]
     schedule: Schedule
+    # Every dataset of every org, org by org, in the file's order (each with its org's zone).
     datasets: tuple[Dataset, ...]
     settling: Settling = Settling()
 
-    def get(self, name: str) -> Dataset:
+    @property
+    def org(self) -> Org:
+        """The org of a one-org file (the first of several)."""
+        return self.orgs[0]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The datasets' names (the tables), each once."""
+        return tuple(dict.fromkeys(d.name for d in self.datasets))
+
+    def datasets_of(self, org: Org) -> tuple[Dataset, ...]:
+        return tuple(d for d in self.datasets if d.org.id == org.id)
+
+    def get(self, name: str, org: str | None = None) -> Dataset:
+        """The dataset `name` of `org` (by id; the first org's if not given)."""
+        wanted = org if org is not None else self.orgs[0].id
         for dataset in self.datasets:
-            if dataset.name == name:
+            if dataset.name == name and dataset.org.id == wanted:
                 return dataset
-        raise KeyError(name)
+        raise KeyError(name if org is None else f"{org}/{name}")
 
 
 def load(path: str | os.PathLike[str] | None = None) -> DatasetsFile:
@@ -183,16 +258,8 @@ def parse(raw: Any, path: Path) -> DatasetsFile:
 
     if not isinstance(raw, Mapping):
         raise fail("(top level)", "must be a mapping with 'org', 'schedule' and 'datasets'")
-    _known_keys(raw, ("org", "schedule", "settling", "datasets"), "", fail)
-
-    org_raw = _mapping(raw.get("org"), "org", fail)
-    _known_keys(org_raw, ("time_zone", "start_date"), "org.", fail)
-    time_zone = org_raw.get("time_zone")
-    try:
-        ZoneInfo(str(time_zone))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise fail("org.time_zone", f"'{time_zone}' is not an IANA time zone") from None
-    org = OrgCalendar(str(time_zone), _date(org_raw.get("start_date"), "org.start_date", fail))
+    _known_keys(raw, ("org", "orgs", "schedule", "settling", "datasets"), "", fail)
+    orgs = _orgs(raw, fail)
 
     schedule_raw = _mapping(raw.get("schedule", {}), "schedule", fail)
     _known_keys(schedule_raw, ("cron", "refresh_days"), "schedule.", fail)
@@ -211,10 +278,125 @@ def parse(raw: Any, path: Path) -> DatasetsFile:
     datasets_raw = _mapping(raw.get("datasets"), "datasets", fail)
     if not datasets_raw:
         raise fail("datasets", "declare at least one dataset")
+    declared = [
+        _dataset(name, spec, orgs[0].time_zone, fail) for name, spec in datasets_raw.items()
+    ]
     datasets = tuple(
-        _dataset(name, spec, org.time_zone, fail) for name, spec in datasets_raw.items()
+        dataclasses.replace(
+            dataset,
+            org=org,
+            query=dataclasses.replace(dataset.query, time_zone=org.time_zone),
+        )
+        for org in orgs
+        for dataset in declared
     )
-    return DatasetsFile(path, org, schedule, datasets, settling)
+    return DatasetsFile(path, orgs, schedule, datasets, settling)
+
+
+def _orgs(raw: Mapping[str, Any], fail: Any) -> tuple[Org, ...]:
+    """`org:` (one org, as every file before several could be declared) or `orgs:` (several,
+    by id); not both."""
+    if "org" in raw and "orgs" in raw:
+        raise fail("orgs", "declare either 'org' (one org) or 'orgs' (several by id), not both")
+    if "orgs" not in raw:
+        org_raw = _mapping(raw.get("org"), "org", fail)
+        _known_keys(org_raw, ("id", "time_zone", "start_date", "simulator"), "org.", fail)
+        org_id = org_raw.get("id", DEFAULT_ORG_ID)
+        _org_id(org_id, "org.id", fail)
+        return (_org(org_id, org_raw, "org", fail, prefixed=False),)
+    orgs_raw = _mapping(raw["orgs"], "orgs", fail)
+    if not orgs_raw:
+        raise fail("orgs", "declare at least one org")
+    orgs = []
+    for org_id, spec in orgs_raw.items():
+        _org_id(org_id, f"orgs.{org_id}", fail)
+        where = f"orgs.{org_id}"
+        spec = _mapping(spec, where, fail)
+        _known_keys(
+            spec,
+            ("time_zone", "start_date", "region", "api_host", "credentials", "fetch_slots",
+             "simulator"),
+            f"{where}.",
+            fail,
+        )  # fmt: skip
+        orgs.append(_org(org_id, spec, where, fail, prefixed=True))
+    for a, b in itertools.combinations(orgs, 2):
+        if (a.client_id_env, a.client_secret_env) == (b.client_id_env, b.client_secret_env):
+            raise fail(
+                f"orgs.{b.id}.credentials",
+                f"the same variables as org '{a.id}': each org logs in with its own OAuth client",
+            )
+    return tuple(orgs)
+
+
+def _org_id(value: Any, field: str, fail: Any) -> None:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise fail(
+            field,
+            "an org id must be lower_snake_case (letters, digits, _): it prefixes asset keys, "
+            "names a pool and fills the tables' org column",
+        )
+
+
+def _org(org_id: str, spec: Mapping[str, Any], where: str, fail: Any, *, prefixed: bool) -> Org:
+    time_zone = spec.get("time_zone")
+    try:
+        ZoneInfo(str(time_zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(f"{where}.time_zone", f"'{time_zone}' is not an IANA time zone") from None
+    start = _date(spec.get("start_date"), f"{where}.start_date", fail)
+    simulated = _simulated(spec.get("simulator"), f"{where}.simulator", fail)
+    if not prefixed:
+        return Org(org_id, str(time_zone), start, simulated=simulated)
+    region, api_host = spec.get("region"), spec.get("api_host")
+    if (region is None) == (api_host is None):
+        raise fail(
+            where,
+            "give the org's 'region' (e.g. mypurecloud.de) or its 'api_host' (a base URL), one "
+            "of them",
+        )
+    for value, field in ((region, "region"), (api_host, "api_host")):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise fail(f"{where}.{field}", "must be text")
+    credentials = _mapping(spec.get("credentials"), f"{where}.credentials", fail)
+    _known_keys(credentials, ("client_id", "client_secret"), f"{where}.credentials.", fail)
+    names = []
+    for key in ("client_id", "client_secret"):
+        name = credentials.get(key)
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise fail(
+                f"{where}.credentials.{key}",
+                "the name of the environment variable that holds it (e.g. "
+                f"GENESYS_{org_id.upper()}_{key.upper()}), never the value itself",
+            )
+        names.append(name)
+    slots = spec.get("fetch_slots")
+    if slots is not None and (not _whole(slots) or slots < 1):
+        raise fail(f"{where}.fetch_slots", f"must be a whole number >= 1, got {slots!r}")
+    return Org(
+        org_id,
+        str(time_zone),
+        start,
+        prefixed=True,
+        region=region,
+        api_host=api_host,
+        client_id_env=names[0],
+        client_secret_env=names[1],
+        fetch_slots=slots,
+        simulated=simulated,
+    )
+
+
+def _simulated(raw: Any, where: str, fail: Any) -> SimulatedOrg:
+    if raw is None:
+        return SimulatedOrg()
+    raw = _mapping(raw, where, fail)
+    _known_keys(raw, ("seed", *_SIMULATED_SIZES), f"{where}.", fail)
+    for key, value in raw.items():
+        least = 0 if key == "seed" else 1
+        if not _whole(value) or value < least:
+            raise fail(f"{where}.{key}", f"must be a whole number >= {least}, got {value!r}")
+    return SimulatedOrg(**raw)
 
 
 def _settling(raw: Mapping[str, Any], fail: Any) -> Settling:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from genesys_assets.long_table import Column, arrow_type
+from genesys_assets.long_table import DEFAULT_ORG, ORG_COLUMN, Column, arrow_type
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -30,8 +30,11 @@ if TYPE_CHECKING:
     )
 
 _LOADED_AT = Column("loaded_at", "timestamp_us", False, "when the listing was taken, UTC")
+# Every org's listing side by side in one table: a run replaces its org's rows.
+_ORG = Column(ORG_COLUMN, "string", False, "the org the row is of (its id in the datasets file)")
 
 QUEUE_COLUMNS: tuple[Column, ...] = (
+    _ORG,
     Column("queue_id", "string", False, "the routing queue's id (queue_id in the dataset tables)"),
     Column("name", "string", True, "the queue's name as it is now"),
     Column("division_id", "string", True, "the division the queue belongs to"),
@@ -39,6 +42,7 @@ QUEUE_COLUMNS: tuple[Column, ...] = (
     _LOADED_AT,
 )
 _USER_COLUMNS: tuple[Column, ...] = (
+    _ORG,
     Column("user_id", "string", False, "the user's id (user_id in the dataset tables)"),
     Column("name", "string", True, "the user's name as it is now"),
     Column("division_id", "string", True, "the division the user belongs to"),
@@ -50,6 +54,7 @@ _USER_COLUMNS: tuple[Column, ...] = (
 _EMAIL = Column("email", "string", True, "the user's email address (personal data)")
 
 WRAP_UP_CODE_COLUMNS: tuple[Column, ...] = (
+    _ORG,
     Column(
         "wrap_up_code_id", "string", False, "the wrap-up code's id (wrap_up_code in the datasets)"
     ),
@@ -58,6 +63,7 @@ WRAP_UP_CODE_COLUMNS: tuple[Column, ...] = (
     _LOADED_AT,
 )
 DIVISION_COLUMNS: tuple[Column, ...] = (
+    _ORG,
     Column("division_id", "string", False, "the division's id (division_id in the datasets)"),
     Column("name", "string", True, "the division's name as it is now"),
     Column("description", "string", True, "the division's description"),
@@ -65,6 +71,7 @@ DIVISION_COLUMNS: tuple[Column, ...] = (
     _LOADED_AT,
 )
 ROUTING_SKILL_COLUMNS: tuple[Column, ...] = (
+    _ORG,
     Column(
         "skill_id", "string", False, "the skill's id (requested_routing_skill_id in the datasets)"
     ),
@@ -73,6 +80,7 @@ ROUTING_SKILL_COLUMNS: tuple[Column, ...] = (
     _LOADED_AT,
 )
 PRESENCE_COLUMNS: tuple[Column, ...] = (
+    _ORG,
     Column(
         "presence_id",
         "string",
@@ -91,6 +99,7 @@ PRESENCE_COLUMNS: tuple[Column, ...] = (
     _LOADED_AT,
 )
 ROUTING_LANGUAGE_COLUMNS: tuple[Column, ...] = (
+    _ORG,
     Column(
         "language_id", "string", False, "the language's id (requested_language_id in the datasets)"
     ),
@@ -124,13 +133,17 @@ def schema(columns: Sequence[Column]) -> pa.Schema:
     )
 
 
-def queues_table(queues: Sequence[Queue], loaded_at: datetime) -> pa.Table:
+def queues_table(queues: Sequence[Queue], loaded_at: datetime, org: str = DEFAULT_ORG) -> pa.Table:
     rows = [(q.id, q.name, q.division_id, q.division_name) for q in queues]
-    return _table(rows, QUEUE_COLUMNS, loaded_at)
+    return _table(rows, QUEUE_COLUMNS, loaded_at, org)
 
 
 def users_table(
-    users: Sequence[User], loaded_at: datetime, *, include_email: bool = False
+    users: Sequence[User],
+    loaded_at: datetime,
+    org: str = DEFAULT_ORG,
+    *,
+    include_email: bool = False,
 ) -> pa.Table:
     """Without `include_email` no address is written, whatever the listing carried."""
     rows = [
@@ -138,49 +151,65 @@ def users_table(
         + ((u.email,) if include_email else ())
         for u in users
     ]
-    return _table(rows, user_columns(include_email), loaded_at)
+    return _table(rows, user_columns(include_email), loaded_at, org)
 
 
 def wrap_up_codes_table(
-    codes: Sequence[WrapUpCode], loaded_at: datetime, *, include_system_codes: bool = True
+    codes: Sequence[WrapUpCode],
+    loaded_at: datetime,
+    org: str = DEFAULT_ORG,
+    *,
+    include_system_codes: bool = True,
 ) -> pa.Table:
     """The listed codes, plus the `SYSTEM_WRAP_UP_CODES` the listing did not include."""
     rows: list[tuple[Any, ...]] = [(c.id, c.name, c.division_id) for c in codes]
     if include_system_codes:
         listed = {c.id for c in codes}
         rows += [(cid, name, None) for cid, name in SYSTEM_WRAP_UP_CODES if cid not in listed]
-    return _table(rows, WRAP_UP_CODE_COLUMNS, loaded_at)
+    return _table(rows, WRAP_UP_CODE_COLUMNS, loaded_at, org)
 
 
-def divisions_table(divisions: Sequence[Division], loaded_at: datetime) -> pa.Table:
+def divisions_table(
+    divisions: Sequence[Division], loaded_at: datetime, org: str = DEFAULT_ORG
+) -> pa.Table:
     rows = [(d.id, d.name, d.description, d.home_division) for d in divisions]
-    return _table(rows, DIVISION_COLUMNS, loaded_at)
+    return _table(rows, DIVISION_COLUMNS, loaded_at, org)
 
 
-def routing_skills_table(skills: Sequence[RoutingSkill], loaded_at: datetime) -> pa.Table:
-    return _table([(s.id, s.name, s.state) for s in skills], ROUTING_SKILL_COLUMNS, loaded_at)
+def routing_skills_table(
+    skills: Sequence[RoutingSkill], loaded_at: datetime, org: str = DEFAULT_ORG
+) -> pa.Table:
+    return _table([(s.id, s.name, s.state) for s in skills], ROUTING_SKILL_COLUMNS, loaded_at, org)
 
 
-def routing_languages_table(languages: Sequence[RoutingLanguage], loaded_at: datetime) -> pa.Table:
+def routing_languages_table(
+    languages: Sequence[RoutingLanguage], loaded_at: datetime, org: str = DEFAULT_ORG
+) -> pa.Table:
     rows = [(lang.id, lang.name, lang.state) for lang in languages]
-    return _table(rows, ROUTING_LANGUAGE_COLUMNS, loaded_at)
+    return _table(rows, ROUTING_LANGUAGE_COLUMNS, loaded_at, org)
 
 
-def presences_table(presences: Sequence[PresenceDefinition], loaded_at: datetime) -> pa.Table:
+def presences_table(
+    presences: Sequence[PresenceDefinition], loaded_at: datetime, org: str = DEFAULT_ORG
+) -> pa.Table:
     rows = [(p.id, p.name, p.system_presence, p.type, p.deactivated) for p in presences]
-    return _table(rows, PRESENCE_COLUMNS, loaded_at)
+    return _table(rows, PRESENCE_COLUMNS, loaded_at, org)
 
 
 def _table(
-    rows: Sequence[tuple[Any, ...]], columns: Sequence[Column], loaded_at: datetime
+    rows: Sequence[tuple[Any, ...]], columns: Sequence[Column], loaded_at: datetime, org: str
 ) -> pa.Table:
-    """`rows` in the order of `columns`, each but the last (`loaded_at`, added here)."""
+    """`rows` in the order of `columns`, each but the first (`org`) and the last (`loaded_at`),
+    both added here."""
     import pyarrow as pa
 
     names = [c.name for c in columns]
-    values = list(zip(*rows, strict=True)) if rows else [()] * (len(names) - 1)
-    data = {name: list(column) for name, column in zip(names[:-1], values, strict=True)}
-    return pa.table({**data, "loaded_at": [loaded_at] * len(rows)}, schema=schema(columns))
+    values = list(zip(*rows, strict=True)) if rows else [()] * (len(names) - 2)
+    data = {name: list(column) for name, column in zip(names[1:-1], values, strict=True)}
+    return pa.table(
+        {ORG_COLUMN: [org] * len(rows), **data, "loaded_at": [loaded_at] * len(rows)},
+        schema=schema(columns),
+    )
 
 
 DEFAULT_MAX_SHRINK = 0.5

@@ -28,8 +28,8 @@ class Dimension:
     name: str  # the asset and the table
     description: str
     columns: tuple[Column, ...]
-    # The listing as its table: (client, when the listing is taken) -> Arrow table.
-    listed: Callable[[GenesysClient, datetime], pa.Table]
+    # The listing as its table: (client, when the listing is taken, the org) -> Arrow table.
+    listed: Callable[[GenesysClient, datetime, str], pa.Table]
     # What the OAuth client needs for it (None: any valid token; see genesys/catalog.py).
     permission: str | None
 
@@ -45,7 +45,7 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             "Every routing queue of the org (id, name, division), replaced whole on each run: "
             "join the dataset tables' queue_id to it for queue names.",
             dimension_tables.QUEUE_COLUMNS,
-            lambda client, now: dimension_tables.queues_table(client.list_queues(), now),
+            lambda client, now, org: dimension_tables.queues_table(client.list_queues(), now, org),
             catalog.PERMISSION_QUEUES,
         ),
         Dimension(
@@ -55,8 +55,11 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             "titles, departments and managers."
             + (" Includes e-mail addresses (GENESYS_USER_EMAILS)." if include_email else ""),
             dimension_tables.user_columns(include_email),
-            lambda client, now: dimension_tables.users_table(
-                client.list_users(include_email=include_email), now, include_email=include_email
+            lambda client, now, org: dimension_tables.users_table(
+                client.list_users(include_email=include_email),
+                now,
+                org,
+                include_email=include_email,
             ),
             None,
         ),
@@ -64,8 +67,8 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             datasets.WRAPUP_CODES_ASSET,
             "Every wrap-up code, and Genesys' own (a timed-out wrap-up): join wrap_up_code.",
             dimension_tables.WRAP_UP_CODE_COLUMNS,
-            lambda client, now: dimension_tables.wrap_up_codes_table(
-                client.list_wrap_up_codes(), now
+            lambda client, now, org: dimension_tables.wrap_up_codes_table(
+                client.list_wrap_up_codes(), now, org
             ),
             catalog.PERMISSION_WRAP_UP_CODES,
         ),
@@ -73,7 +76,9 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             datasets.DIVISIONS_ASSET,
             "Every division of the org: join division_id (of users, queues, wrap-up codes).",
             dimension_tables.DIVISION_COLUMNS,
-            lambda client, now: dimension_tables.divisions_table(client.list_divisions(), now),
+            lambda client, now, org: dimension_tables.divisions_table(
+                client.list_divisions(), now, org
+            ),
             None,
         ),
         Dimension(
@@ -81,8 +86,8 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             "Every routing skill: join requested_routing_skill_id (a comma-separated list when "
             "a conversation asked for several).",
             dimension_tables.ROUTING_SKILL_COLUMNS,
-            lambda client, now: dimension_tables.routing_skills_table(
-                client.list_routing_skills(), now
+            lambda client, now, org: dimension_tables.routing_skills_table(
+                client.list_routing_skills(), now, org
             ),
             catalog.PERMISSION_ROUTING_SKILLS,
         ),
@@ -90,8 +95,8 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             datasets.LANGUAGES_ASSET,
             "Every routing language: join requested_language_id.",
             dimension_tables.ROUTING_LANGUAGE_COLUMNS,
-            lambda client, now: dimension_tables.routing_languages_table(
-                client.list_routing_languages(), now
+            lambda client, now, org: dimension_tables.routing_languages_table(
+                client.list_routing_languages(), now, org
             ),
             None,
         ),
@@ -101,8 +106,8 @@ def all_dimensions(include_email: bool = False) -> tuple[Dimension, ...]:
             "ones included): join the qualifier of agent_status's tOrganizationPresence rows "
             "to presence_id for the presence's name.",
             dimension_tables.PRESENCE_COLUMNS,
-            lambda client, now: dimension_tables.presences_table(
-                client.list_presence_definitions(), now
+            lambda client, now, org: dimension_tables.presences_table(
+                client.list_presence_definitions(), now, org
             ),
             catalog.PERMISSION_PRESENCE_DEFINITIONS,
         ),

@@ -37,7 +37,14 @@ import pyarrow.json as pj
 from genesys_assets import long_table
 from genesys_assets.genesys import catalog
 from genesys_assets.genesys.pages import count_metric_entries
-from genesys_assets.long_table import PARTITION_COLUMN, STAT_COLUMNS, interval_type, stat_type
+from genesys_assets.long_table import (
+    DEFAULT_ORG,
+    ORG_COLUMN,
+    PARTITION_COLUMN,
+    STAT_COLUMNS,
+    interval_type,
+    stat_type,
+)
 
 
 class FlattenError(ValueError):
@@ -109,11 +116,13 @@ def flatten_pages(
     time_zone: str,
     loaded_at: datetime,
     metrics: Sequence[str] | None = None,
+    *,
+    org: str = DEFAULT_ORG,
 ) -> Flattened:
     """All pages of one fetch as one long table (columns in `long_table.schema` order).
 
     `metrics` are the metrics the query asked for: an entry of any other is an error (without
-    them, any metric the catalog knows is accepted).
+    them, any metric the catalog knows is accepted). `org` fills the org column.
     """
     expected = page_schema(group_by)
     zone = ZoneInfo(time_zone)
@@ -132,7 +141,7 @@ def flatten_pages(
         page_extra = _extra_dimensions(containers, page, group_by)
         extra.update(page_extra)
         target = long_table.schema(group_by, tuple(page_extra))
-        table = _flatten_containers(containers, page, group_by, zone, loaded_at, target, asked)
+        table = _flatten_containers(containers, page, group_by, zone, loaded_at, target, asked, org)
         in_bytes = count_metric_entries(page.body)
         if table.num_rows != in_bytes:
             raise FlattenError(
@@ -289,6 +298,7 @@ def _flatten_containers(
     loaded_at: datetime,
     target: pa.Schema,
     asked: frozenset[str] | None,
+    org: str,
 ) -> pa.Table:
     data = pc.struct_field(containers, "data")
     data_parent = pc.list_parent_indices(data)
@@ -307,6 +317,7 @@ def _flatten_containers(
         PARTITION_COLUMN: pc.take(days, interval_of_row),
         "interval_start": pc.take(starts, interval_of_row),
         "interval_end": pc.take(ends, interval_of_row),
+        ORG_COLUMN: pa.repeat(pa.scalar(org, pa.string()), rows),
     }
     if containers.type.get_field_index("group") >= 0:
         groups = pc.struct_field(containers, "group")

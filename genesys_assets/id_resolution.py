@@ -38,13 +38,14 @@ class Resolution:
         return self.dimension in dataset.group_by
 
     def values_by_day(
-        self, warehouse: Warehouse, table: str, days: Sequence[date]
+        self, warehouse: Warehouse, table: str, org: str, days: Sequence[date]
     ) -> dict[date, set[str]]:
         if self.in_qualifier_of is not None:
             return warehouse.distinct_values_by_day(
-                table, "qualifier", days, metric=self.in_qualifier_of
+                table, "qualifier", org, days, metric=self.in_qualifier_of
             )
-        return warehouse.distinct_values_by_day(table, dimension_column(self.dimension), days)
+        column = dimension_column(self.dimension)
+        return warehouse.distinct_values_by_day(table, column, org, days)
 
 
 RESOLUTIONS: tuple[Resolution, ...] = (
@@ -74,11 +75,13 @@ def resolutions(dataset: Dataset) -> list[Resolution]:
 
 
 def resolve_days(warehouse: Warehouse, dataset: Dataset, days: Sequence[date]) -> list[Parity]:
-    """One verdict per day: does every id of the day's rows resolve in its dimension?"""
+    """One verdict per day: does every id of the day's rows resolve in its dimension (the same
+    org's: ids are an org's own)?"""
     found = resolutions(dataset)
+    org = dataset.org.id
     known = {
         r.dimension: (
-            warehouse.distinct_values(r.table, r.id_column)
+            warehouse.distinct_values(r.table, r.id_column, org)
             if warehouse.has_table(r.table)
             else set()
         )
@@ -86,7 +89,7 @@ def resolve_days(warehouse: Warehouse, dataset: Dataset, days: Sequence[date]) -
     }
     unresolved: dict[date, dict[str, list[str]]] = {day: {} for day in days}
     for r in found:
-        for day, values in r.values_by_day(warehouse, dataset.name, days).items():
+        for day, values in r.values_by_day(warehouse, dataset.name, org, days).items():
             ids = {i for v in values for i in (v.split(",") if r.multivalued else [v])}
             missing = sorted(ids - known[r.dimension])
             if missing:

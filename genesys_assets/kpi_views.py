@@ -18,6 +18,7 @@ from typing import Any
 
 from genesys_assets import datasets
 from genesys_assets.kpi_charts import HalfHour
+from genesys_assets.long_table import DEFAULT_ORG
 from genesys_assets.warehouse.base import Warehouse, as_date, as_timestamp
 
 SQL_FOLDER = Path(__file__).with_name("kpis")
@@ -55,6 +56,7 @@ KPI_VIEWS: tuple[KpiView, ...] = (
         ("abandon_rate", "service_level"),
         (
             "partition_date",
+            "org",
             "interval_start",
             "queue_name",
             "media_type",
@@ -75,6 +77,7 @@ KPI_VIEWS: tuple[KpiView, ...] = (
         ("abandon_rate", "service_level", "transfer_rate"),
         (
             "partition_date",
+            "org",
             "queue_name",
             "offered",
             "answered",
@@ -94,6 +97,7 @@ KPI_VIEWS: tuple[KpiView, ...] = (
         ("transfer_rate", "occupancy"),
         (
             "partition_date",
+            "org",
             "agent_name",
             "agent_state",
             "handled",
@@ -110,22 +114,23 @@ def preview(warehouse: Warehouse, view: KpiView, rows: int = 10) -> list[dict[st
     """The newest rows of the view, its `shown` columns."""
     sql = (
         f"SELECT {', '.join(view.shown)} FROM {warehouse.qualified(view.name)} "
-        f"ORDER BY partition_date DESC, {view.shown[1]} LIMIT {int(rows)}"
+        f"ORDER BY partition_date DESC, {view.shown[1]}, {view.shown[2]} LIMIT {int(rows)}"
     )
     return [dict(zip(view.shown, row, strict=True)) for row in warehouse.select(view.name, sql)]
 
 
 def newest_day_half_hours(
-    warehouse: Warehouse, view: KpiView
+    warehouse: Warehouse, view: KpiView, org: str
 ) -> tuple[date, list[HalfHour]] | None:
-    """The newest day of a half-hourly view, offered and answered per half hour, all queues
-    together (what `kpi_charts` draws); None while the view has no rows."""
+    """The org's newest day of a half-hourly view, offered and answered per half hour, all
+    queues together (what `kpi_charts` draws); None while the view has no rows of the org."""
     table = warehouse.qualified(view.name)
     rows = warehouse.select(
         view.name,
         f"SELECT partition_date, interval_start, SUM(offered), SUM(answered) FROM {table} "
-        f"WHERE partition_date = (SELECT MAX(partition_date) FROM {table}) "
-        "GROUP BY partition_date, interval_start ORDER BY interval_start",
+        f"WHERE org = ? AND partition_date = (SELECT MAX(partition_date) FROM {table} "
+        "WHERE org = ?) GROUP BY partition_date, interval_start ORDER BY interval_start",
+        [org, org],
     )
     if not rows:
         return None
@@ -148,6 +153,11 @@ class ViewCheck:
     passed: bool
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def _org_day(org: Any, day: Any) -> str:
+    """A day of an org as the check lists it: the day alone for a one-org file's org."""
+    return str(day) if org == DEFAULT_ORG else f"{org}/{day}"
 
 
 def ratios_in_range(warehouse: Warehouse, view: KpiView) -> ViewCheck:
@@ -173,19 +183,20 @@ def ratios_in_range(warehouse: Warehouse, view: KpiView) -> ViewCheck:
 
 
 def days_complete(warehouse: Warehouse, view: KpiView) -> ViewCheck:
-    """The view has every day its dataset tables have (a join must not lose a day)."""
+    """The view has every org's day its dataset tables have (a join must not lose a day)."""
     source: set[str] = set()
     for dataset in view.datasets:
         source |= {
-            str(day)
-            for (day,) in warehouse.select(
-                dataset, f"SELECT DISTINCT partition_date FROM {warehouse.qualified(dataset)}"
+            _org_day(org, day)
+            for org, day in warehouse.select(
+                dataset,
+                f"SELECT DISTINCT org, partition_date FROM {warehouse.qualified(dataset)}",
             )
         }
     present = warehouse.select(
-        view.name, f"SELECT DISTINCT partition_date FROM {warehouse.qualified(view.name)}"
+        view.name, f"SELECT DISTINCT org, partition_date FROM {warehouse.qualified(view.name)}"
     )
-    missing = sorted(source - {str(d) for (d,) in present})
+    missing = sorted(source - {_org_day(org, day) for org, day in present})
     tables = " and ".join(view.datasets)
     if not missing:
         return ViewCheck(

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 PARTITION_COLUMN = "partition_date"
+# The org a row belongs to (its id in the datasets file): with the partition date, the key a
+# load replaces by, so that one table holds every org's days side by side.
+ORG_COLUMN = "org"
+DEFAULT_ORG = "default"  # the org of a datasets file that declares one and gives it no id
 
 # (API statistic, column): stat_count, stat_sum, ... in the order of the SDK's StatisticalSummary.
 STAT_COLUMNS: tuple[tuple[str, str], ...] = tuple(
@@ -66,6 +70,7 @@ def extra_columns(group_by: Sequence[str], columns: Sequence[str]) -> tuple[str,
 # onto one of these cannot become a column of its own.
 FIXED_COLUMNS: tuple[str, ...] = (
     PARTITION_COLUMN,
+    ORG_COLUMN,
     "interval_start",
     "interval_end",
     "metric",
@@ -106,6 +111,7 @@ def columns(group_by: Sequence[str], extra_columns: Sequence[str] = ()) -> list[
             False,
             "the org's local day the bucket belongs to (the Dagster partition)",
         ),
+        Column(ORG_COLUMN, "string", False, "the org the row is of (its id in the datasets file)"),
         Column("interval_start", "timestamp_ms", False, "start of the bucket, UTC"),
         Column("interval_end", "timestamp_ms", False, "end of the bucket (exclusive), UTC"),
         *(

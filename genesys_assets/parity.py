@@ -44,11 +44,11 @@ LoadedFiles = Mapping[date, StagedParquet | Parity]
 
 
 def loaded_staged_files(
-    warehouse: Warehouse, store: ParquetStore, table: str, days: Sequence[date]
+    warehouse: Warehouse, store: ParquetStore, table: str, org: str, days: Sequence[date]
 ) -> dict[date, StagedParquet | Parity]:
-    """Per day, the staged file the load log names (as its footer describes it), or the failed
-    result that says why there is none to compare with."""
-    loaded: dict[date, LoadedFile] = warehouse.loaded_files(table, days)
+    """Per day of `org`, the staged file the load log names (as its footer describes it), or
+    the failed result that says why there is none to compare with."""
+    loaded: dict[date, LoadedFile] = warehouse.loaded_files(table, org, days)
     found: dict[date, StagedParquet | Parity] = {}
     for day in days:
         entry = loaded.get(day)
@@ -77,13 +77,14 @@ def row_count_parity(
     warehouse: Warehouse,
     store: ParquetStore,
     table: str,
+    org: str,
     days: Sequence[date],
     files: LoadedFiles | None = None,
 ) -> list[Parity]:
     """One result per day; the warehouse is asked once for all the days. `files`: what
     `loaded_staged_files` returned for them, when a caller runs both comparisons."""
-    files = files if files is not None else loaded_staged_files(warehouse, store, table, days)
-    in_warehouse = warehouse.partition_row_counts(table, list(days))
+    files = files if files is not None else loaded_staged_files(warehouse, store, table, org, days)
+    in_warehouse = warehouse.partition_row_counts(table, org, list(days))
     results = []
     for day, file in files.items():
         if isinstance(file, Parity):
@@ -126,13 +127,14 @@ def totals_parity(
     warehouse: Warehouse,
     store: ParquetStore,
     table: str,
+    org: str,
     days: Sequence[date],
     files: LoadedFiles | None = None,
 ) -> list[Parity]:
     """One result per day; the warehouse is asked once for all the days. `files`: what
     `loaded_staged_files` returned for them, when a caller runs both comparisons."""
-    files = files if files is not None else loaded_staged_files(warehouse, store, table, days)
-    in_warehouse = warehouse.partition_totals_by_day(table, list(days))
+    files = files if files is not None else loaded_staged_files(warehouse, store, table, org, days)
+    in_warehouse = warehouse.partition_totals_by_day(table, org, list(days))
     return [
         file
         if isinstance(file, Parity)

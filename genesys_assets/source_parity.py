@@ -185,7 +185,7 @@ def compare_with_source(
     pages = client.day_totals(query, days)
     genesys = answer_totals(pages, query, days)
     loaded = (
-        warehouse.partition_stat_totals(dataset.name, days)
+        warehouse.partition_stat_totals(dataset.name, dataset.org.id, days)
         if warehouse.has_table(dataset.name)
         else {}
     )

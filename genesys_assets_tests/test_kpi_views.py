@@ -17,7 +17,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 
 from genesys_assets import datasets, kpi_views
 from genesys_assets.definitions import MAIN_JOB, build_definitions
-from genesys_assets.long_table import measure
+from genesys_assets.long_table import DEFAULT_ORG, measure
 from genesys_assets.pipeline.environment import resources
 
 from .raw_http import RawClient
@@ -207,7 +207,7 @@ def test_the_picture_of_the_day_shows_the_apis_own_offered_and_answered_per_half
     [view] = [v for v in kpi_views.KPI_VIEWS if v.chart]
     warehouse = resources()["warehouse"].get_warehouse()
     try:
-        found = kpi_views.newest_day_half_hours(warehouse, view)
+        found = kpi_views.newest_day_half_hours(warehouse, view, DEFAULT_ORG)
     finally:
         warehouse.close()
     assert found is not None

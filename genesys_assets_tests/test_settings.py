@@ -26,6 +26,7 @@ from genesys_assets.genesys.errors import GenesysConfigError, GenesysRetriesExha
 from genesys_assets.genesys.query import AggregateQuery, day_interval
 from genesys_assets.genesys.ratelimit import RateLimiter
 from genesys_assets.genesys.regions import api_host
+from genesys_assets.long_table import DEFAULT_ORG
 from genesys_assets.genesys.transport import RetryPolicy, Transport
 from genesys_assets.pipeline.environment import SettingsError, choose, resources
 from genesys_assets.pipeline.resources import (
@@ -580,17 +581,19 @@ def test_each_allowed_combination_gives_its_resource_classes(clean_env, more, de
 def test_the_genesys_secret_stays_an_env_var_in_every_real_setup(clean_env):
     for env in ({**clean_env, **local(**GENESYS)}, snowflake(clean_env)):
         genesys = resources({**env, "GENESYS_CLIENT_SECRET": PASSWORD})["genesys"]
-        assert isinstance(genesys.client_secret, EnvVar)
-        assert genesys.client_secret == "GENESYS_CLIENT_SECRET", "the name, not the value"
-        assert isinstance(genesys.client_id, EnvVar)
-        assert PASSWORD not in repr(genesys) and PASSWORD not in genesys.describe()
+        assert isinstance(genesys, GenesysCloudResource)
+        connection = genesys.orgs[DEFAULT_ORG]
+        assert isinstance(connection.client_secret, EnvVar)
+        assert connection.client_secret == "GENESYS_CLIENT_SECRET", "the name, not the value"
+        assert isinstance(connection.client_id, EnvVar)
+        assert PASSWORD not in repr(genesys) and PASSWORD not in genesys.describe(DEFAULT_ORG)
 
 
 def test_the_simulator_needs_no_credentials_and_has_none(clean_env):
     genesys = resources({**clean_env, "GENESYS_SIMULATOR_SEED": "7"})["genesys"]
     assert isinstance(genesys, GenesysSimulatorResource) and genesys.simulator_seed == 7
     assert genesys.embedded
-    assert not hasattr(genesys, "client_secret") and not hasattr(genesys, "client_id")
+    assert not hasattr(genesys, "client_secret") and not genesys.orgs, "one org, no credentials"
 
 
 @pytest.mark.parametrize(
@@ -877,16 +880,17 @@ def test_the_base_resource_cannot_be_built_on_its_own():
 
 def test_the_simulator_resource_says_its_data_is_simulated_and_stops(clean_env, caplog):
     genesys = resources({**clean_env, "GENESYS_SIMULATOR_SEED": "5"})["genesys"]
-    assert "SIMULATED" in genesys.describe() and "not started" in genesys.describe()
+    assert "SIMULATED" in genesys.describe(DEFAULT_ORG)
+    assert "not started" in genesys.describe(DEFAULT_ORG)
     with caplog.at_level(logging.WARNING), build_resources({"genesys": genesys}) as built:
         live = built.genesys
-        described = live.describe()
+        described = live.describe(DEFAULT_ORG)
         assert described.startswith("the built-in Genesys Cloud simulator at http://127.0.0.1:")
         assert "SIMULATED data, seed 5" in described
-        assert live.get_client().host in described
+        assert live.get_client(DEFAULT_ORG).host in described
         simulator = live._simulator
         assert simulator.running
-        assert live.get_client().list_queues(), "it answers"
+        assert live.get_client(DEFAULT_ORG).list_queues(), "it answers"
     assert not simulator.running, "stopped after the run"
     assert any("SIMULATED DATA" in r.getMessage() for r in caplog.records)
 
@@ -905,10 +909,10 @@ def test_the_cloud_resource_reaches_the_org_it_is_given(clean_env, start_simulat
         ),
     }
     genesys = resources(env)["genesys"]
-    assert genesys.describe() == "Genesys Cloud (not connected)"
+    assert genesys.describe(DEFAULT_ORG) == "Genesys Cloud (not connected)"
     with build_resources({"genesys": genesys}) as built:
         live = built.genesys
-        assert live.describe() == f"Genesys Cloud at {simulator.base_url}"
-        assert not live.embedded and "SIMULATED" not in live.describe()
-        assert live.get_client().list_queues(), "it answers"
+        assert live.describe(DEFAULT_ORG) == f"Genesys Cloud at {simulator.base_url}"
+        assert not live.embedded and "SIMULATED" not in live.describe(DEFAULT_ORG)
+        assert live.get_client(DEFAULT_ORG).list_queues(), "it answers"
         assert live.client_settings().memory_budget_bytes == 128_000_000

@@ -13,6 +13,7 @@ import snowflake.connector
 from snowflake.connector.errors import ProgrammingError
 
 from genesys_assets import long_table
+from genesys_assets.datasets import PLAIN_ORG
 from genesys_assets.stage.parquet_files import ParquetStore
 from genesys_assets.stage.s3 import S3Stage
 from genesys_assets.warehouse.base import WarehouseError
@@ -252,6 +253,7 @@ def test_snowflake_warehouse_replace_partition_runs_as_written(
     rows = [
         {
             "partition_date": DAY,
+            "org": PLAIN_ORG.id,
             "interval_start": datetime(2024, 11, 1, 5, tzinfo=UTC),
             "interval_end": datetime(2024, 11, 1, 6, tzinfo=UTC),
             "queue_id": "q1",
@@ -269,23 +271,23 @@ def test_snowflake_warehouse_replace_partition_runs_as_written(
         sf.connect, database=sf.database, schema=sf.schema, stage=sf.stage
     )
     try:
-        first = warehouse.replace_partition("calls", schema, DAY, staged)
-        again = warehouse.replace_partition("calls", schema, DAY, staged)
+        first = warehouse.replace_partition("calls", schema, DAY, staged, PLAIN_ORG)
+        again = warehouse.replace_partition("calls", schema, DAY, staged, PLAIN_ORG)
         assert (first.rows_deleted, first.rows_loaded) == (0, 2)
         assert (again.rows_deleted, again.rows_loaded) == (2, 2)
-        assert warehouse.partition_row_count("calls", DAY) == 2
-        assert warehouse.partition_totals_by_day("calls", [DAY])[DAY] == {
+        assert warehouse.partition_row_count("calls", PLAIN_ORG.id, DAY) == 2
+        assert warehouse.partition_totals_by_day("calls", PLAIN_ORG.id, [DAY])[DAY] == {
             "nOffered": (17, 0.0),
             "tHandle": (14, 3010000.0),
         }
         wider = long_table.schema(["queueId", "mediaType", "direction"])
-        added = warehouse.replace_partition("calls", wider, DAY, staged)
+        added = warehouse.replace_partition("calls", wider, DAY, staged, PLAIN_ORG)
         assert added.columns_added == ("direction",)
 
         stage.put(staged.key, b"corrupt")
         with pytest.raises(WarehouseError, match="rolled back, the previous rows are kept"):
-            warehouse.replace_partition("calls", wider, DAY, staged)
-        assert warehouse.partition_row_count("calls", DAY) == 2
+            warehouse.replace_partition("calls", wider, DAY, staged, PLAIN_ORG)
+        assert warehouse.partition_row_count("calls", PLAIN_ORG.id, DAY) == 2
     finally:
         warehouse.close()
     sf.server.unhandled.clear()

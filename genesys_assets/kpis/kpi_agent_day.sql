@@ -1,4 +1,4 @@
--- Agent KPIs per agent and day, all queues and media types. Handling from the long table
+-- Agent KPIs per org, agent and day, all queues and media types. Handling from the long table
 -- agent_performance, time in status from agent_status (user aggregates); names from
 -- genesys_users (deleted agents included: agents who left keep their past days). An agent who
 -- was logged in but handled nothing has a row too (handled 0). Times in seconds; Genesys
@@ -24,6 +24,7 @@
 -- and day agent_status has no rows for (not 0: nothing is known of that day's status).
 SELECT
     COALESCE(a.partition_date, s.partition_date) AS partition_date,
+    COALESCE(a.org, s.org) AS org,
     COALESCE(a.user_id, s.user_id) AS user_id,
     u.name AS agent_name,
     u.state AS agent_state,
@@ -48,7 +49,7 @@ SELECT
     interacting_ms / NULLIF(interacting_ms + idle_ms, 0) AS occupancy
 FROM (
     SELECT
-        partition_date, user_id,
+        partition_date, org, user_id,
         SUM(CASE WHEN metric = 'tHandle' THEN stat_count ELSE 0 END) * 1.0 AS handled,
         SUM(CASE WHEN metric = 'tHandle' THEN stat_sum ELSE 0 END) AS handle_ms,
         SUM(CASE WHEN metric = 'tAnswered' THEN stat_count ELSE 0 END) * 1.0 AS answered,
@@ -60,11 +61,11 @@ FROM (
         SUM(CASE WHEN metric = 'tAcw' THEN stat_sum ELSE 0 END) AS acw_ms,
         SUM(CASE WHEN metric = 'nTransferred' THEN stat_count ELSE 0 END) * 1.0 AS transferred
     FROM {agent_performance}
-    GROUP BY partition_date, user_id
+    GROUP BY partition_date, org, user_id
 ) a
 FULL OUTER JOIN (
     SELECT
-        partition_date, user_id,
+        partition_date, org, user_id,
         SUM(CASE WHEN metric = 'tSystemPresence' AND qualifier <> 'OFFLINE'
             THEN stat_sum ELSE 0 END) AS logged_in_ms,
         SUM(CASE WHEN metric = 'tSystemPresence' AND qualifier = 'ON_QUEUE'
@@ -80,6 +81,7 @@ FULL OUTER JOIN (
         SUM(CASE WHEN metric = 'tAgentRoutingStatus' AND qualifier = 'OFF_QUEUE'
             THEN stat_sum ELSE 0 END) AS off_queue_ms
     FROM {agent_status}
-    GROUP BY partition_date, user_id
-) s ON s.partition_date = a.partition_date AND s.user_id = a.user_id
-LEFT JOIN {genesys_users} u ON u.user_id = COALESCE(a.user_id, s.user_id)
+    GROUP BY partition_date, org, user_id
+) s ON s.partition_date = a.partition_date AND s.org = a.org AND s.user_id = a.user_id
+LEFT JOIN {genesys_users} u
+    ON u.user_id = COALESCE(a.user_id, s.user_id) AND u.org = COALESCE(a.org, s.org)

@@ -1,9 +1,10 @@
--- Queue KPIs per queue and day, all media types and directions: the half hours of
+-- Queue KPIs per org, queue and day, all media types and directions: the half hours of
 -- kpi_queue_interval added up, then divided (the day's own ratios, not an average of the
 -- half hours' ratios). The formulas are those of kpi_queue_interval.sql; transfer_rate is
 -- meaningful here, where a transfer and its answer fall in the same day.
 SELECT
     partition_date,
+    org,
     queue_id,
     queue_name,
     offered,
@@ -19,7 +20,7 @@ SELECT
     transferred / NULLIF(answered, 0) AS transfer_rate
 FROM (
     SELECT
-        partition_date, queue_id, queue_name,
+        partition_date, org, queue_id, queue_name,
         SUM(offered) AS offered, SUM(answered) AS answered, SUM(abandoned) AS abandoned,
         SUM(sl_numerator) AS sl_numerator, SUM(sl_denominator) AS sl_denominator,
         SUM(answer_s) AS answer_s, SUM(handled) AS handled, SUM(handle_s) AS handle_s,
@@ -27,5 +28,5 @@ FROM (
         SUM(hold_s) AS hold_s, SUM(acws) AS acws, SUM(acw_s) AS acw_s,
         SUM(transferred) AS transferred
     FROM {kpi_queue_interval}
-    GROUP BY partition_date, queue_id, queue_name
+    GROUP BY partition_date, org, queue_id, queue_name
 ) d

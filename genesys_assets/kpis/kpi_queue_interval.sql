@@ -1,4 +1,4 @@
--- Queue KPIs per queue, media type and half hour (the dataset's own buckets), all directions.
+-- Queue KPIs per org, queue, media type and half hour (the dataset's own buckets), all directions.
 -- From the long table queue_performance; queue names from genesys_queues (a queue without a
 -- name keeps its rows: LEFT JOIN). Times are in seconds; Genesys reports milliseconds.
 --   offered           nOffered.count
@@ -22,6 +22,7 @@
 -- which kpi_queue_day adds up per day. A ratio whose denominator is 0 is NULL, never 0.
 SELECT
     p.partition_date,
+    p.org,
     p.interval_start,
     p.interval_end,
     p.queue_id,
@@ -42,7 +43,7 @@ SELECT
     sl_numerator, sl_denominator
 FROM (
     SELECT
-        partition_date, interval_start, interval_end, queue_id, media_type,
+        partition_date, org, interval_start, interval_end, queue_id, media_type,
         SUM(CASE WHEN metric = 'nOffered' THEN stat_count ELSE 0 END) * 1.0 AS offered,
         SUM(CASE WHEN metric = 'tAnswered' THEN stat_count ELSE 0 END) * 1.0 AS answered,
         SUM(CASE WHEN metric = 'tAnswered' THEN stat_sum ELSE 0 END) / 1000 AS answer_s,
@@ -59,6 +60,6 @@ FROM (
         SUM(CASE WHEN metric = 'tAcw' THEN stat_sum ELSE 0 END) / 1000 AS acw_s,
         SUM(CASE WHEN metric = 'nTransferred' THEN stat_count ELSE 0 END) * 1.0 AS transferred
     FROM {queue_performance}
-    GROUP BY partition_date, interval_start, interval_end, queue_id, media_type
+    GROUP BY partition_date, org, interval_start, interval_end, queue_id, media_type
 ) p
-LEFT JOIN {genesys_queues} q ON q.queue_id = p.queue_id
+LEFT JOIN {genesys_queues} q ON q.queue_id = p.queue_id AND q.org = p.org

@@ -15,7 +15,7 @@ staged days current and hand them on. Arrow-heavy modules are imported inside th
 loading the definitions must not pay for pyarrow.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -35,13 +35,19 @@ from dagster import (
 )
 
 from genesys_assets import daily, kpi_views
-from genesys_assets.datasets import Dataset
+from genesys_assets.datasets import Dataset, Org
 from genesys_assets.dimensions import Dimension
 from genesys_assets.kpi_charts import offered_vs_answered_png
 from genesys_assets.kpi_views import KpiView
 from genesys_assets.pipeline import catalog
 from genesys_assets.pipeline.failures import reported
-from genesys_assets.pipeline.keys import parquet_key, raw_pages_key, table_key
+from genesys_assets.pipeline.keys import (
+    dimension_key,
+    parquet_key,
+    raw_pages_key,
+    step_name,
+    table_key,
+)
 from genesys_assets.pipeline.metadata import png_markdown, preview, preview_rows
 from genesys_assets.pipeline.resources import GenesysResource, StageResource, WarehouseResource
 from genesys_assets.stage import layout
@@ -78,16 +84,22 @@ def build_dataset_assets(
         "backfill_policy": BackfillPolicy.single_run(),
         "group_name": dataset.name,
     }
+    org = dataset.org
+    stored_as = {
+        "dataset": dataset.name,
+        "org": org.id,
+        "stage_folder": daily.stage_folder(dataset),
+    }
 
     @multi_asset(
-        name=f"{dataset.name}_fetch_and_flatten",
+        name=step_name(org, f"{dataset.name}_fetch_and_flatten"),
         outs={
             "raw_pages": AssetOut(
                 key=raw_pages_key(dataset),
                 io_manager_key=RAW_PAGES_IO_MANAGER,
                 kinds={"genesys"},
                 description=catalog.raw_pages_description(dataset),
-                metadata=catalog.raw_pages_metadata(dataset),
+                metadata={**catalog.raw_pages_metadata(dataset), **stored_as},
                 is_required=False,
             ),
             "parquet": AssetOut(
@@ -95,12 +107,14 @@ def build_dataset_assets(
                 io_manager_key=PARQUET_IO_MANAGER,
                 kinds={"parquet"},
                 description=catalog.parquet_description(dataset),
-                metadata={"dataset": dataset.name},
+                metadata=stored_as,
                 is_required=False,
             ),
         },
         internal_asset_deps={"raw_pages": set(), "parquet": {raw_pages_key(dataset)}},
         can_subset=True,
+        # The org's Genesys API: its fetch steps across all runs share its pool's slots.
+        pool=org.api_pool,
         **common,
     )
     def fetch_and_flatten(
@@ -117,25 +131,28 @@ def build_dataset_assets(
         parquet_store = ParquetStore(stage.get_stage())
         flattening = parquet_key(dataset) in selected
         parquet: daily.ParquetStaging | None = None
+        source = genesys.describe(org.id)
         if raw_pages_key(dataset) in selected:
             what = "fetching and flattening" if flattening else "fetching"
             context.log.info(
-                f"{what} {dataset.name} for {daily.describe_days(days)} from {genesys.describe()}"
+                f"{what} {dataset.label} for {daily.describe_days(days)} from {source}"
             )
-            with reported(f"{dataset.name}: {what} {daily.describe_days(days)}"):
+            with reported(f"{dataset.label}: {what} {daily.describe_days(days)}"):
                 staged = daily.fetch_and_stage(
-                    genesys.get_client(),
+                    genesys.get_client(org.id),
                     raw_store,
                     dataset,
                     days,
                     parquet_store if flattening else None,
                 )
-            record_raw_pages(context, dataset, staged.raw, raw_store, genesys.describe())
+            record_raw_pages(context, dataset, staged.raw, raw_store, source)
             parquet = staged.parquet
         elif flattening:
-            with reported(f"{dataset.name}: flattening {daily.describe_days(days)}"):
+            with reported(f"{dataset.label}: flattening {daily.describe_days(days)}"):
                 parquet = daily.stage_parquet(
-                    daily.RawDays.read(raw_store, dataset.name, days), parquet_store, dataset
+                    daily.RawDays.read(raw_store, daily.stage_folder(dataset), days),
+                    parquet_store,
+                    dataset,
                 )
         if parquet is not None:
             record_parquet(context, dataset, parquet, parquet_store)
@@ -148,7 +165,7 @@ def build_dataset_assets(
             )
 
     @asset(
-        name=table_key(dataset).path[-1],
+        key=table_key(dataset),
         ins={"staged": AssetIn(key=parquet_key(dataset))},
         kinds={naming.kind, "table"},
         pool=WAREHOUSE_POOL,
@@ -177,9 +194,9 @@ def load_table(
 ) -> MaterializeResult:
     """Replace the days in the warehouse; each day's rows, file and preview on its record."""
     days = sorted(staged)
-    with reported(f"{dataset.name}: loading {daily.describe_days(days)}"):
+    with reported(f"{dataset.label}: loading {daily.describe_days(days)}"):
         loaded = daily.load_days(target, stage.get_stage(), dataset, staged, stage.grace())
-        shown = target.preview_rows(dataset.name, loaded.columns, days)
+        shown = target.preview_rows(dataset.name, loaded.columns, dataset.org.id, days)
     result = loaded.result
     uri = stage.get_stage().uri
     record_days(
@@ -223,7 +240,9 @@ def record_raw_pages(
         raw_pages_key(dataset),
         {
             day: {
-                "manifest": MetadataValue.path(store.stage.uri(layout.manifest(dataset.name, day))),
+                "manifest": MetadataValue.path(
+                    store.stage.uri(layout.manifest(daily.stage_folder(dataset), day))
+                ),
                 "fetch": MetadataValue.json(staging.fetch_of[day].as_json()),
                 # The request of the fetch the day came in (its interval covers the day).
                 "query": MetadataValue.json(manifest.query),
@@ -234,7 +253,7 @@ def record_raw_pages(
     )
     fetches = staging.fetches
     context.log.info(
-        f"{dataset.name}: {len(fetches)} fetches, {sum(f.pages for f in fetches)} pages, "
+        f"{dataset.label}: {len(fetches)} fetches, {sum(f.pages for f in fetches)} pages, "
         f"{sum(f.bytes for f in fetches)} bytes, {sum(f.requests for f in fetches)} "
         f"requests ({sum(f.retries for f in fetches)} retried, "
         f"{sum(f.throttled for f in fetches)} throttled)"
@@ -264,7 +283,7 @@ def record_parquet(
     )
     rows = sum(d.staged.rows for d in staging.days.values())
     context.log.info(
-        f"{dataset.name}: {staging.pages_parsed} pages flattened into {rows} rows in "
+        f"{dataset.label}: {staging.pages_parsed} pages flattened into {rows} rows in "
         f"{staging.flatten_seconds:.1f} s"
     )
 
@@ -278,7 +297,7 @@ def _field_notes(
         extra = sorted(staging.extra_dimensions)
         notes["unrequested_dimensions"] = MetadataValue.json(extra)
         context.log.warning(
-            f"{dataset.name}: the API grouped by dimensions the dataset does not name "
+            f"{dataset.label}: the API grouped by dimensions the dataset does not name "
             f"({', '.join(extra)}); each is a column of its own, so rows are never merged "
             "across their values. Add them to group_by to make that explicit."
         )
@@ -286,19 +305,20 @@ def _field_notes(
         unknown = sorted(staging.unknown_fields)
         notes["unknown_fields"] = MetadataValue.json(unknown)
         context.log.warning(
-            f"{dataset.name}: the API sent fields the long table does not map (kept in the raw "
+            f"{dataset.label}: the API sent fields the long table does not map (kept in the raw "
             f"pages, not in Parquet): {', '.join(unknown)}"
         )
     return notes
 
 
 def build_dimension_asset(
-    dimension: Dimension, naming: catalog.WarehouseNaming
+    dimension: Dimension, naming: catalog.WarehouseNaming, org: Org
 ) -> AssetsDefinition:
-    """A dimension table, listed from Genesys and replaced whole on each run."""
+    """A dimension table, listed from an org's Genesys, its rows of the org replaced whole on
+    each run (every org's listing sits in the same table)."""
 
     @asset(
-        name=dimension.name,
+        key=dimension_key(dimension.name, org),
         group_name="genesys_dimensions",
         # Not partitioned; the policy lets `dagster asset materialize --select '*'
         # --partition-range A...B` run everything as one run (the CLI demands it of every asset).
@@ -318,24 +338,26 @@ def build_dimension_asset(
 
         target = warehouse.get_warehouse()
         store = ParquetStore(stage.get_stage())
-        with reported(dimension.name):
-            table = dimension.listed(genesys.get_client(), datetime.now(UTC))
+        label = f"{org.id}/{dimension.name}" if org.prefixed else dimension.name
+        folder = layout.dataset_folder(dimension.name, org.id if org.prefixed else None)
+        with reported(label):
+            table = dimension.listed(genesys.get_client(org.id), datetime.now(UTC), org.id)
             refuse_shrink(
-                dimension.name,
-                target.table_row_count(dimension.name),
+                label,
+                target.table_row_count(dimension.name, org.id),
                 table.num_rows,
                 warehouse.max_shrink,
             )
-            staged = store.write(layout.dimension(dimension.name), table)
-            result = target.replace_table(dimension.name, dimension.schema(), staged)
-        context.log.info(f"{result.table}: {result.rows_loaded} rows")
+            staged = store.write(layout.dimension(folder), table)
+            result = target.replace_org_rows(dimension.name, dimension.schema(), staged, org)
+        context.log.info(f"{result.table}: {result.rows_loaded} rows of org {org.id}")
         return MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows_loaded,
                 "dagster/table_name": naming.table_name(dimension.name),
                 "staged_file": MetadataValue.path(store.stage.uri(staged.key)),
                 "warehouse": target.description,
-                "source": genesys.describe(),
+                "source": genesys.describe(org.id),
                 "preview": preview(table),
             }
         )
@@ -344,15 +366,22 @@ def build_dimension_asset(
 
 
 def build_kpi_view_asset(
-    view: KpiView, naming: catalog.WarehouseNaming, time_zone: str
+    view: KpiView, naming: catalog.WarehouseNaming, orgs: Sequence[Org]
 ) -> AssetsDefinition:
-    """A KPI view over the tables (and views) its SQL reads, replaced from its SQL file; with
-    its preview, and its picture of the newest day where it has one."""
+    """A KPI view over the tables (and views) its SQL reads, every org's rows, replaced from
+    its SQL file; with its preview, and its picture of each org's newest day where it has
+    one."""
+    views = {v.name for v in kpi_views.KPI_VIEWS}
+    deps = [
+        AssetKey(name) if name in views else dimension_key(name, org)
+        for name in view.reads
+        for org in (orgs[:1] if name in views else orgs)
+    ]
 
     @asset(
         name=view.name,
         group_name="genesys_kpis",
-        deps=[AssetKey(name) for name in view.reads],
+        deps=deps,
         backfill_policy=BackfillPolicy.single_run(),
         kinds={naming.kind, "view"},
         pool=WAREHOUSE_POOL,
@@ -368,18 +397,26 @@ def build_kpi_view_asset(
         with reported(view.name):
             target.replace_view(view.name, sql)
             shown = kpi_views.preview(target, view)
-            chart = kpi_views.newest_day_half_hours(target, view) if view.chart else None
+            charts = {
+                org: kpi_views.newest_day_half_hours(target, view, org.id)
+                for org in (orgs if view.chart else ())
+            }
         context.log.info(f"{target.qualified(view.name)}: view replaced from {view.path.name}")
         metadata: dict[str, Any] = {
             "sql": MetadataValue.md(f"```sql\n{sql.strip()}\n```"),
             "preview": preview_rows(shown),
         }
-        if chart is not None:
+        for org, chart in charts.items():
+            if chart is None:
+                continue
             day, half_hours = chart
-            png = offered_vs_answered_png(day, time_zone, half_hours)
-            metadata["chart_day"] = day.isoformat()
-            metadata["offered_vs_answered"] = MetadataValue.md(
-                png_markdown(png, f"offered vs answered per half hour, {day}")
+            png = offered_vs_answered_png(day, org.time_zone, half_hours)
+            # One org: the plain names; several: each org's picture named after it.
+            key = f"_{org.id}" if org.prefixed else ""
+            whose = f"{org.id}, " if org.prefixed else ""
+            metadata[f"chart_day{key}"] = day.isoformat()
+            metadata[f"offered_vs_answered{key}"] = MetadataValue.md(
+                png_markdown(png, f"offered vs answered per half hour, {whose}{day}")
             )
         return MaterializeResult(metadata=metadata)
 

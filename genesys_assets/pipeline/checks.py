@@ -58,7 +58,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from genesys_assets.daily import describe_days
-from genesys_assets.datasets import Dataset, Settling
+from genesys_assets.datasets import Dataset, Org, Settling
 from genesys_assets.id_resolution import resolutions, resolve_days
 from genesys_assets.kpi_views import KpiView, ViewCheck, days_complete, ratios_in_range
 from genesys_assets.parity import (
@@ -69,7 +69,7 @@ from genesys_assets.parity import (
     totals_parity,
 )
 from genesys_assets.pipeline.failures import reported
-from genesys_assets.pipeline.keys import table_key
+from genesys_assets.pipeline.keys import dimension_key, step_name, table_key
 from genesys_assets.pipeline.resources import GenesysResource, StageResource, WarehouseResource
 from genesys_assets.settling import settling_since
 from genesys_assets.source_parity import compare_with_source, not_comparable
@@ -93,7 +93,9 @@ class DayInputs:
 
     @cached_property
     def files(self) -> LoadedFiles:
-        return loaded_staged_files(self.warehouse, self.store, self.dataset.name, self.days)
+        return loaded_staged_files(
+            self.warehouse, self.store, self.dataset.name, self.dataset.org.id, self.days
+        )
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,9 @@ class DayCheck:
 def _source(inputs: DayInputs) -> list[Parity]:
     dataset, days = inputs.dataset, inputs.days
     today = datetime.now(ZoneInfo(dataset.query.time_zone)).date()
-    with reported(f"{dataset.name}: {SOURCE_CHECK} for {describe_days(days)}"):
+    with reported(f"{dataset.label}: {SOURCE_CHECK} for {describe_days(days)}"):
         return compare_with_source(
-            inputs.genesys.get_client(),
+            inputs.genesys.get_client(dataset.org.id),
             inputs.warehouse,
             dataset,
             days,
@@ -126,13 +128,17 @@ CHECKS: tuple[DayCheck, ...] = (
         "row_count_parity",
         "The day's rows in the warehouse equal the row count in the footer of the staged "
         "Parquet file it was loaded from.",
-        lambda i: row_count_parity(i.warehouse, i.store, i.dataset.name, i.days, i.files),
+        lambda i: row_count_parity(
+            i.warehouse, i.store, i.dataset.name, i.dataset.org.id, i.days, i.files
+        ),
     ),
     DayCheck(
         "totals_parity",
         "Per metric (and status, for time in a status), the day's sums of stat_count and "
         "stat_sum agree between the staged Parquet file it was loaded from and the warehouse.",
-        lambda i: totals_parity(i.warehouse, i.store, i.dataset.name, i.days, i.files),
+        lambda i: totals_parity(
+            i.warehouse, i.store, i.dataset.name, i.dataset.org.id, i.days, i.files
+        ),
     ),
     DayCheck(
         SOURCE_CHECK,
@@ -152,7 +158,7 @@ CHECKS: tuple[DayCheck, ...] = (
         lambda i: resolve_days(i.warehouse, i.dataset, i.days),
         blocking=False,
         applies=lambda dataset: bool(resolutions(dataset)),
-        reads=lambda dataset: [AssetKey(r.table) for r in resolutions(dataset)],
+        reads=lambda dataset: [dimension_key(r.table, dataset.org) for r in resolutions(dataset)],
     ),
 )
 _BY_NAME = {check.name: check for check in CHECKS}
@@ -181,7 +187,7 @@ def build_checks(
     """
 
     @multi_asset_check(
-        name=f"{dataset.name}_checks",
+        name=step_name(dataset.org, f"{dataset.name}_checks"),
         specs=[
             AssetCheckSpec(
                 check.name,
@@ -218,8 +224,9 @@ def build_checks_job(
     partitions: DailyPartitionsDefinition,
     settling: Settling,
     name: str,
+    org: Org,
 ) -> JobDefinition:
-    """Every dataset's checks for a day (or a backfill of days), nothing reloaded.
+    """Every dataset's checks of an org for a day (or a backfill of days), nothing reloaded.
 
     A job of ops rather than an asset job: an asset job that selects only checks cannot take a
     partitions definition without a deprecated argument, and without one the Launchpad offers
@@ -231,6 +238,7 @@ def build_checks_job(
     @job(
         name=name,
         partitions_def=partitions,
+        tags={"genesys/org": org.id},
         description=(
             "Every dataset's checks for a day, nothing reloaded: is the warehouse still what "
             "was staged, and what Genesys has? Pick a day in the Launchpad, or backfill a range."
@@ -245,7 +253,7 @@ def build_checks_job(
 
 def _check_op(dataset: Dataset, settling: Settling) -> OpDefinition:
     @op(
-        name=f"verify_{dataset.name}",
+        name=step_name(dataset.org, f"verify_{dataset.name}"),
         description=" ".join(check.description for check in checks_of(dataset)),
     )
     def check_op(
@@ -293,7 +301,7 @@ def verify(
         if not r.passed and (r.warn_only or not check.blocking)
     ]
     for result in warned:
-        context.log.warning(f"{dataset.name}: {result.summary}")
+        context.log.warning(f"{dataset.label}: {result.summary}")
     failed = {
         check.name: [r for r in results[check.name] if not r.passed and not r.warn_only]
         for check in checks
@@ -301,7 +309,7 @@ def verify(
     }
     if any(failed.values()):
         raise Failure(
-            description=f"{dataset.name}: "
+            description=f"{dataset.label}: "
             + "; ".join(
                 f"{name} failed for {len(bad)} of {len(days)} days: "
                 + "; ".join(r.summary for r in bad[:5])
@@ -315,7 +323,7 @@ def verify(
             },
         )
     agree = "agree" if not warned else f"agree but for {len(warned)} day(s) still settling"
-    context.log.info(f"{', '.join(check_names)}: all {len(days)} days of {dataset.name} {agree}")
+    context.log.info(f"{', '.join(check_names)}: all {len(days)} days of {dataset.label} {agree}")
 
 
 def checked_materializations(

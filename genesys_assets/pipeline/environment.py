@@ -20,7 +20,7 @@ when a run starts, so their values never appear in the definitions or the UI.
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from dagster import EnvVar
 
+from genesys_assets.datasets import PLAIN_ORG, Org
 from genesys_assets.pipeline.io_managers import ParquetIOManager, RawPagesIOManager
 from genesys_assets.pipeline.resources import (
     DuckDBWarehouseResource,
@@ -35,7 +36,9 @@ from genesys_assets.pipeline.resources import (
     GenesysResource,
     GenesysSimulatorResource,
     LocalStageResource,
+    OrgConnection,
     S3StageResource,
+    SimulatedOrgConfig,
     SnowflakeWarehouseResource,
     StageResource,
     WarehouseResource,
@@ -282,10 +285,23 @@ def _are(names: list[str]) -> str:
     return f"{_listed(names)} {'is' if len(names) == 1 else 'are'} set"
 
 
-def _genesys_missing(env: Mapping[str, str]) -> list[str]:
-    missing = [n for n in ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET") if not env.get(n)]
-    if not env.get("GENESYS_REGION") and not env.get("GENESYS_API_HOST"):
-        missing.append("GENESYS_REGION (or GENESYS_API_HOST)")
+# The org of a datasets file that declares one: its credentials and region come from the
+# environment, as they always have.
+ONE_ORG: tuple[Org, ...] = (PLAIN_ORG,)
+
+
+def _client_id_names(orgs: Sequence[Org]) -> list[str]:
+    """The variables whose presence says a real org is meant (GENESYS_CLIENT_ID for one)."""
+    return [org.client_id_env for org in orgs]
+
+
+def _genesys_missing(env: Mapping[str, str], orgs: Sequence[Org] = ONE_ORG) -> list[str]:
+    missing = []
+    for org in orgs:
+        missing += [n for n in (org.client_id_env, org.client_secret_env) if not env.get(n)]
+        # An org of a file of several names its region or host in the file.
+        if not org.prefixed and not env.get("GENESYS_REGION") and not env.get("GENESYS_API_HOST"):
+            missing.append("GENESYS_REGION (or GENESYS_API_HOST)")
     return missing
 
 
@@ -300,7 +316,7 @@ def _production_missing(env: Mapping[str, str]) -> list[str]:
     return missing
 
 
-def choose(env: Mapping[str, str]) -> Setup:
+def choose(env: Mapping[str, str], orgs: Sequence[Org] = ONE_ORG) -> Setup:
     """The deployment and the kind of Genesys, or a SettingsError naming what to set or unset.
 
     The simulator runs only in a local deployment (local stage and DuckDB): beside S3 or
@@ -341,13 +357,16 @@ def choose(env: Mapping[str, str]) -> Setup:
     if deployment is None:
         # Asking for the simulator by name is asking for a local run (nothing remote is set,
         # or the check above refused it).
-        real_genesys = bool(env.get("GENESYS_CLIENT_ID")) and source != SIMULATOR
+        real_genesys = any(env.get(n) for n in _client_id_names(orgs)) and source != SIMULATOR
         deployment = PRODUCTION if remote or real_genesys else LOCAL
     if deployment == PRODUCTION:
-        _require_production(env, given)
+        _require_production(env, given, orgs)
         return Setup(PRODUCTION, CLOUD, given)
-    genesys = source or (CLOUD if env.get("GENESYS_CLIENT_ID") else SIMULATOR)
-    if source == CLOUD and (missing := _genesys_missing(env)):
+    if source is None and any(env.get(n) for n in _client_id_names(orgs)):
+        genesys = CLOUD
+    else:
+        genesys = source or SIMULATOR
+    if source == CLOUD and (missing := _genesys_missing(env, orgs)):
         raise SettingsError(
             f"{SOURCE} is {CLOUD}, so set {_listed(missing)} (nothing falls back to the "
             "simulator once Genesys Cloud is asked for)"
@@ -355,15 +374,15 @@ def choose(env: Mapping[str, str]) -> Setup:
     return Setup(LOCAL, genesys, given)
 
 
-def _require_production(env: Mapping[str, str], given: bool) -> None:
-    genesys = _genesys_missing(env)
+def _require_production(env: Mapping[str, str], given: bool, orgs: Sequence[Org]) -> None:
+    genesys = _genesys_missing(env, orgs)
     missing = _production_missing(env) + genesys
     if not missing:
         return
-    switched = [n for n in ("GENESYS_CLIENT_ID", *REMOTE) if env.get(n)]
+    switched = [n for n in (*_client_id_names(orgs), *REMOTE) if env.get(n)]
     why = "" if given else f" (by default, since {_are(switched)})"
     sentences = [f"{DEPLOYMENT} is {PRODUCTION}{why}, so set {_listed(missing)}"]
-    if "GENESYS_CLIENT_ID" in genesys:
+    if any(name in genesys for name in _client_id_names(orgs)):
         # The failure this guards against: a Genesys secret that did not mount.
         sentences.append(
             "Production never falls back to the built-in simulator: its simulated days would "
@@ -382,12 +401,15 @@ def _require_production(env: Mapping[str, str], given: bool) -> None:
 
 
 def genesys_resource(
-    env: Mapping[str, str], genesys: str | None = None, parallel_fetches: int = 1
+    env: Mapping[str, str],
+    genesys: str | None = None,
+    parallel_fetches: int = 1,
+    orgs: Sequence[Org] = ONE_ORG,
 ) -> GenesysResource:
-    """The simulator or the real org (`genesys`, SIMULATOR or CLOUD; by default as `choose`
+    """The simulator or the real orgs (`genesys`, SIMULATOR or CLOUD; by default as `choose`
     decides), with the client's tuning."""
     if genesys is None:
-        genesys = choose(env).genesys
+        genesys = choose(env, orgs).genesys
     tuning: dict[str, Any] = {
         "parallel_fetches": parallel_fetches,
         "requests_per_minute": _number(env, "GENESYS_REQUESTS_PER_MINUTE", 250.0, float),
@@ -410,27 +432,57 @@ def genesys_resource(
         )
     if genesys == SIMULATOR:
         seed = int(_number(env, "GENESYS_SIMULATOR_SEED", 42, int))
-        return GenesysSimulatorResource(simulator_seed=seed, **tuning)
-    _require(env, "GENESYS_CLIENT_ID is set", "GENESYS_CLIENT_SECRET")
-    if not env.get("GENESYS_REGION") and not env.get("GENESYS_API_HOST"):
-        raise SettingsError(
-            "GENESYS_CLIENT_ID is set, so set GENESYS_REGION (e.g. mypurecloud.ie) or "
-            "GENESYS_API_HOST (an explicit base URL)"
+        return GenesysSimulatorResource(
+            simulator_seed=seed, orgs=_simulated_orgs(orgs, seed), **tuning
         )
+    connections = {org.id: _connection(env, org, api_url) for org in orgs}
+    return GenesysCloudResource(orgs=connections, **tuning)
+
+
+def _connection(env: Mapping[str, str], org: Org, env_api_url: str | None) -> OrgConnection:
+    """How a real org is reached; its secrets as EnvVars (their names, never their values)."""
     from genesys_assets.genesys.errors import GenesysConfigError
     from genesys_assets.genesys.regions import api_host
 
+    whose = "" if not org.prefixed else f" (org {org.id} in the datasets file)"
+    _require(env, f"{org.client_id_env} is set{whose}", org.client_secret_env)
+    if org.prefixed:
+        # The file names the org's region or host; a URL there is checked like the variable.
+        region, url = org.region, _url({"api_host": org.api_host or ""}, "api_host")
+    else:
+        region, url = env.get("GENESYS_REGION") or None, env_api_url
+        if not region and not url:
+            raise SettingsError(
+                "GENESYS_CLIENT_ID is set, so set GENESYS_REGION (e.g. mypurecloud.ie) or "
+                "GENESYS_API_HOST (an explicit base URL)"
+            )
     try:
-        api_host(region=env.get("GENESYS_REGION"), base_url=api_url)
+        api_host(region=region, base_url=url)
     except GenesysConfigError as exc:
-        raise SettingsError(str(exc)) from None
-    return GenesysCloudResource(
-        client_id=EnvVar("GENESYS_CLIENT_ID"),
-        client_secret=EnvVar("GENESYS_CLIENT_SECRET"),
-        region=env.get("GENESYS_REGION") or None,
-        api_host=api_url,
-        **tuning,
+        raise SettingsError(f"{exc}{whose}") from None
+    return OrgConnection(
+        client_id=EnvVar(org.client_id_env),
+        client_secret=EnvVar(org.client_secret_env),
+        region=region,
+        api_host=url,
     )
+
+
+def _simulated_orgs(orgs: Sequence[Org], seed: int) -> dict[str, SimulatedOrgConfig]:
+    """A file of several orgs gets one simulated org each (its own seed and time zone, its
+    size as the file says); a one-org file the simulator as it always ran (empty)."""
+    if len(orgs) == 1 and not orgs[0].prefixed:
+        return {}
+    return {
+        org.id: SimulatedOrgConfig(
+            seed=org.simulated.seed if org.simulated.seed is not None else seed + index,
+            time_zone=org.time_zone,
+            queues=org.simulated.queues,
+            agents=org.simulated.agents,
+            conversations_per_day=org.simulated.conversations_per_day,
+        )
+        for index, org in enumerate(orgs)
+    }
 
 
 def stage_resource(env: Mapping[str, str]) -> StageResource:
@@ -549,14 +601,23 @@ def _protocol(env: Mapping[str, str]) -> str | None:
     return raw
 
 
-def resources(env: Mapping[str, str] | None = None, parallel_fetches: int = 1) -> dict[str, Any]:
-    """The resource set the environment asks for (see `choose` for which kinds);
+def resources(
+    env: Mapping[str, str] | None = None,
+    parallel_fetches: int = 1,
+    orgs: Sequence[Org] | None = None,
+) -> dict[str, Any]:
+    """The resource set the environment asks for (see `choose` for which kinds), for the orgs
+    of the datasets file (by default, the one it loads from the environment);
     `parallel_fetches` says how many fetch steps a run may have at once."""
     env = os.environ if env is None else env
-    setup = choose(env)
+    if orgs is None:
+        from genesys_assets import datasets
+
+        orgs = datasets.load().orgs
+    setup = choose(env, orgs)
     stage = stage_resource(env)
     return {
-        "genesys": genesys_resource(env, setup.genesys, parallel_fetches),
+        "genesys": genesys_resource(env, setup.genesys, parallel_fetches, orgs),
         "stage": stage,
         "warehouse": warehouse_resource(env, stage),
         "raw_pages_io_manager": RawPagesIOManager(stage=stage),

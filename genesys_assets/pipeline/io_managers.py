@@ -24,14 +24,16 @@ def _days(context: InputContext | OutputContext) -> list[date]:
 
 
 def _dataset(context: InputContext | OutputContext) -> str:
+    """The dataset's folder in the stage (for its org), from the asset's own metadata."""
     output = context.upstream_output if isinstance(context, InputContext) else context
-    if output is None or "dataset" not in (output.definition_metadata or {}):
-        raise ValueError(f"asset {context.asset_key.to_user_string()} names no dataset")
-    return str(output.definition_metadata["dataset"])
+    if output is None or "stage_folder" not in (output.definition_metadata or {}):
+        raise ValueError(f"asset {context.asset_key.to_user_string()} names no stage folder")
+    return str(output.definition_metadata["stage_folder"])
 
 
 class RawPagesIOManager(ConfigurableIOManager):
-    """Raw pages under `raw/<dataset>/year=/month=/day=/`: a manifest per day names its fetch."""
+    """Raw pages under `raw/<dataset>/[org=<id>/]year=/month=/day=/`: a manifest per day names
+    its fetch."""
 
     stage: ResourceDependency[StageResource]
 
@@ -44,7 +46,8 @@ class RawPagesIOManager(ConfigurableIOManager):
 
 
 class ParquetIOManager(ConfigurableIOManager):
-    """Parquet under `<dataset>/year=/month=/day=/<version>.parquet`, `_staged.json` current."""
+    """Parquet under `<dataset>/[org=<id>/]year=/month=/day=/<version>.parquet`, `_staged.json`
+    current."""
 
     stage: ResourceDependency[StageResource]
 

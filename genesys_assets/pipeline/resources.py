@@ -13,9 +13,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
+from dagster import Config, ConfigurableResource, InitResourceContext, ResourceDependency
 from dagster import get_dagster_logger as dagster_logger
 from pydantic import Field, PrivateAttr
+
+from genesys_assets.long_table import DEFAULT_ORG
 
 if TYPE_CHECKING:
     from genesys_assets.genesys.auth import ClientCredentials
@@ -47,11 +49,14 @@ def refuse_reversed_range(tags: Mapping[str, str]) -> None:
 
 
 class GenesysResource(ConfigurableResource):
-    """Where the Genesys Cloud Analytics API answers come from, and how the client behaves.
+    """Where the Genesys Cloud Analytics API answers come from, for each org, and how the
+    client behaves.
 
-    Two kinds stand behind the resource key `genesys`: `GenesysCloudResource`, a real org, and
+    Two kinds stand behind the resource key `genesys`: `GenesysCloudResource`, real orgs, and
     `GenesysSimulatorResource`, the built-in simulator (simulated data, local deployments only).
-    Assets and sensors take this base class; `environment.resources()` decides which one runs.
+    Assets and sensors take this base class and ask it for the client of their dataset's org
+    (`get_client(org)`); `environment.resources()` decides which kind runs. Each org has a
+    client of its own: its own OAuth client, token and rate limit.
     """
 
     requests_per_minute: float = Field(default=250.0, description="client-side ceiling")
@@ -84,8 +89,9 @@ class GenesysResource(ConfigurableResource):
     )
 
     # Typed Any: pydantic evaluates these annotations, and the types live in modules that are
-    # only imported once a run needs them.
-    _client: Any = PrivateAttr(default=None)
+    # only imported once a run needs them. Clients by org id, made when first asked for.
+    _clients: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _hosts: dict[str, tuple[str, Any]] = PrivateAttr(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
@@ -112,72 +118,100 @@ class GenesysResource(ConfigurableResource):
         )
 
     @abstractmethod
-    def _open(self, log: logging.Logger) -> tuple[str, "ClientCredentials"]:
-        """The API host and the credentials to log in with; starts what must run first."""
+    def _open(self, log: logging.Logger) -> dict[str, tuple[str, "ClientCredentials"]]:
+        """Per org id, the API host and the credentials to log in with; starts what must run
+        first (the simulator)."""
 
     def _close(self) -> None:
-        """Stops what `_open` started, once the client is closed."""
+        """Stops what `_open` started, once the clients are closed."""
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         if context.run is not None:
             refuse_reversed_range(context.run.tags)
-        from genesys_assets.genesys.client import GenesysClient
-
-        log = dagster_logger("genesys_assets.genesys")
-        settings = self.client_settings()
-        host, credentials = self._open(log)
-        try:
-            self._client = GenesysClient(host, credentials, settings, logger=log)
-        except BaseException:
-            self._close()
-            raise
+        self._hosts = self._open(dagster_logger("genesys_assets.genesys"))
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        for client in self._clients.values():
+            client.close()
+        self._clients = {}
+        self._hosts = {}
         self._close()
 
-    def get_client(self) -> "GenesysClient":
-        if self._client is None:
-            raise RuntimeError("the Genesys resource was not set up (used outside a run?)")
-        return self._client
+    def get_client(self, org: str) -> "GenesysClient":
+        """The client of `org` (its id in the datasets file), made on first use."""
+        if org not in self._clients:
+            if org not in self._hosts:
+                known = ", ".join(sorted(self._hosts)) or "none (used outside a run?)"
+                raise RuntimeError(f"the Genesys resource has no org '{org}'; it has {known}")
+            from genesys_assets.genesys.client import GenesysClient
+
+            host, credentials = self._hosts[org]
+            log = dagster_logger("genesys_assets.genesys")
+            self._clients[org] = GenesysClient(
+                host, credentials, self.client_settings(), logger=log
+            )
+        return self._clients[org]
 
     @abstractmethod
-    def describe(self) -> str:
-        """Where the data comes from, for log lines."""
+    def describe(self, org: str) -> str:
+        """Where an org's data comes from, for log lines."""
 
 
-class GenesysCloudResource(GenesysResource):
-    """A real Genesys Cloud org, reached with OAuth client credentials."""
+class OrgConnection(Config):
+    """How one real org is reached: its OAuth client (secrets as EnvVars, resolved when a run
+    starts, never shown) and its region or API host."""
 
-    client_id: str = Field(description="GENESYS_CLIENT_ID")
-    client_secret: str = Field(description="GENESYS_CLIENT_SECRET")
+    client_id: str = Field(description="the org's client id variable (GENESYS_CLIENT_ID)")
+    client_secret: str = Field(description="its client secret variable (GENESYS_CLIENT_SECRET)")
     region: str | None = Field(default=None, description="GENESYS_REGION, e.g. mypurecloud.ie")
     api_host: str | None = Field(default=None, description="GENESYS_API_HOST, an explicit URL")
 
-    def _open(self, log: logging.Logger) -> tuple[str, "ClientCredentials"]:
+
+class GenesysCloudResource(GenesysResource):
+    """Real Genesys Cloud orgs, each reached with its own OAuth client credentials."""
+
+    orgs: dict[str, OrgConnection] = Field(description="per org id, how it is reached")
+
+    def _open(self, log: logging.Logger) -> dict[str, tuple[str, "ClientCredentials"]]:
         from genesys_assets.genesys.auth import ClientCredentials
         from genesys_assets.genesys.regions import api_host
 
-        host = api_host(region=self.region, base_url=self.api_host)
-        log.info(f"Genesys Cloud at {host} as client id {self.client_id}")
-        return host, ClientCredentials(self.client_id, self.client_secret)
+        opened = {}
+        for org, connection in self.orgs.items():
+            host = api_host(region=connection.region, base_url=connection.api_host)
+            log.info(f"Genesys Cloud org {org} at {host} as client id {connection.client_id}")
+            opened[org] = (host, ClientCredentials(connection.client_id, connection.client_secret))
+        return opened
 
-    def describe(self) -> str:
-        if self._client is None:
-            return "Genesys Cloud (not connected)"
-        return f"Genesys Cloud at {self._client.host}"
+    def describe(self, org: str) -> str:
+        which = "" if org == DEFAULT_ORG else f" org {org}"
+        if org not in self._hosts:
+            return f"Genesys Cloud{which} (not connected)"
+        return f"Genesys Cloud{which} at {self._hosts[org][0]}"
+
+
+class SimulatedOrgConfig(Config):
+    """How the simulator plays one org: its seed, time zone and size (None: the defaults)."""
+
+    seed: int
+    time_zone: str
+    queues: int | None = None
+    agents: int | None = None
+    conversations_per_day: int | None = None
 
 
 class GenesysSimulatorResource(GenesysResource):
     """The built-in Genesys Cloud simulator, started on loopback for each run: SIMULATED data.
+    Several orgs are served by one simulated region, each org logging in with its own client.
 
     Only ever chosen for a local deployment (local stage and DuckDB), never beside S3 or
     Snowflake, where its days would replace real ones.
     """
 
     simulator_seed: int = Field(default=42, description="GENESYS_SIMULATOR_SEED: the simulated org")
+    orgs: dict[str, SimulatedOrgConfig] = Field(
+        default_factory=dict, description="per org id, how it is simulated (one org if empty)"
+    )
 
     _simulator: Any = PrivateAttr(default=None)
 
@@ -185,31 +219,68 @@ class GenesysSimulatorResource(GenesysResource):
     def embedded(self) -> bool:
         return True
 
-    def _open(self, log: logging.Logger) -> tuple[str, "ClientCredentials"]:
+    def _open(self, log: logging.Logger) -> dict[str, tuple[str, "ClientCredentials"]]:
         from genesys_assets.genesys.auth import ClientCredentials
-        from genesys_assets.simulator import Simulator, SimulatorConfig
+        from genesys_assets.simulator import SimulatedRegion, Simulator, SimulatorConfig
 
-        self._simulator = Simulator(SimulatorConfig(seed=self.simulator_seed)).start()
+        if not self.orgs:  # a one-org file: the simulator as it always ran
+            self._simulator = Simulator(SimulatorConfig(seed=self.simulator_seed)).start()
+            served = {DEFAULT_ORG: self._simulator}
+        else:
+            configs = {}
+            for org, spec in self.orgs.items():
+                sizes: dict[str, Any] = {
+                    key: value
+                    for key, value in (
+                        ("queues", spec.queues),
+                        ("agents", spec.agents),
+                        ("conversations_per_day", spec.conversations_per_day),
+                    )
+                    if value is not None
+                }
+                configs[org] = SimulatorConfig(
+                    seed=spec.seed,
+                    time_zone=spec.time_zone,
+                    client_id=f"simulator-{org}",
+                    client_secret=f"simulator-{org}-secret",
+                    **sizes,
+                )
+            self._simulator = SimulatedRegion(list(configs.items())).start()
+            served = {org: self._simulator.org(org) for org in configs}
         host = self._simulator.base_url
-        log.warning(
-            f"SIMULATED DATA: the Genesys data of this run comes from the built-in Genesys Cloud "
-            f"simulator at {host} (seed {self.simulator_seed}), not from a real org. To load "
-            "your org, set GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and GENESYS_REGION (with "
-            "GENESYS_ASSETS_DEPLOYMENT=local to keep the local stage and DuckDB)."
-        )
-        return host, ClientCredentials(self._simulator.client_id, self._simulator.client_secret)
+        if not self.orgs:
+            log.warning(
+                "SIMULATED DATA: the Genesys data of this run comes from the built-in Genesys "
+                f"Cloud simulator at {host} (seed {self.simulator_seed}), not from a real org. "
+                "To load your org, set GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET and "
+                "GENESYS_REGION (with GENESYS_ASSETS_DEPLOYMENT=local to keep the local stage "
+                "and DuckDB)."
+            )
+        else:
+            played = ", ".join(f"{org} (seed {spec.seed})" for org, spec in self.orgs.items())
+            log.warning(
+                "SIMULATED DATA: the Genesys data of this run comes from the built-in Genesys "
+                f"Cloud simulator at {host}, playing the orgs {played}, not from real orgs. To "
+                "load your orgs, set the credential variables each org names in the datasets "
+                "file (with GENESYS_ASSETS_DEPLOYMENT=local to keep the local stage and DuckDB)."
+            )
+        return {
+            org: (host, ClientCredentials(found.client_id, found.client_secret))
+            for org, found in served.items()
+        }
 
     def _close(self) -> None:
         if self._simulator is not None:
             self._simulator.stop()
             self._simulator = None
 
-    def describe(self) -> str:
-        where = "not started" if self._client is None else f"at {self._client.host}"
-        return (
-            f"the built-in Genesys Cloud simulator {where} "
-            f"(SIMULATED data, seed {self.simulator_seed})"
-        )
+    def describe(self, org: str) -> str:
+        where = "not started" if org not in self._hosts else f"at {self._hosts[org][0]}"
+        if org not in self.orgs:  # the one org of a one-org file
+            played = f"seed {self.simulator_seed}"
+        else:
+            played = f"org {org}, seed {self.orgs[org].seed}"
+        return f"the built-in Genesys Cloud simulator {where} (SIMULATED data, {played})"
 
 
 class StageResource(ConfigurableResource):

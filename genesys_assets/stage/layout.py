@@ -7,6 +7,10 @@
     <dataset>/year=YYYY/month=MM/day=DD/_staged.json                  which version is current
     genesys_queues/data.parquet                                       the queue dimension
 
+An org of a datasets file of several has its own folder in each dataset's (and dimension's):
+`raw/<dataset>/org=<id>/year=...`, `<dataset>/org=<id>/year=...`, `genesys_queues/org=<id>/`;
+a one-org file's paths are as above (`dataset_folder`).
+
 Nothing a reader may still use is ever overwritten: pages and Parquet versions are written
 once under new names, and small pointers (the manifest, `_staged.json`) say which is current.
 The warehouse records which version it loaded (see `warehouse.base`), so what it holds stays
@@ -61,6 +65,12 @@ def version_days(version: str) -> int | None:
     """How many days a raw fetch covers, from its name (None if the name does not say)."""
     found = _VERSION.match(version)
     return int(found.group(3)) if found is not None and found.group(3) else None
+
+
+def dataset_folder(dataset: str, org: str | None = None) -> str:
+    """Where a dataset's (or a dimension's) files go: its name, and for an org of a file of
+    several, `org=<id>` under it (the org id, like the name, is lower_snake_case)."""
+    return dataset if org is None else join(dataset, f"org={org}")
 
 
 def day_folder(day: date) -> str:

@@ -8,11 +8,17 @@ as materialized only if the whole step succeeds, and the warehouse then agrees w
 the days, or none), at one commit instead of one per day. The row-count and totals queries are
 the same text on every warehouse, so a check means the same thing in DuckDB as in Snowflake.
 
-In the same transaction the load log (`genesys_loads`) records, per dataset and day, the staged
-file the rows came from and the raw fetch that file was made from. The checks compare the table
-with that file, the one actually loaded, not with whatever the stage holds now (a later run may
-have staged a newer file and failed before loading it); and stage retention keeps every file and
-raw page the log names.
+Every table holds every org's rows side by side: a load replaces one org's days (the `org`
+column and `partition_date` are its key), a dimension one org's rows, and every query of the
+checks is about one org. A table made before orgs were declared gets the column on its next
+load, its rows claimed by the org of a one-org file (a file of several orgs cannot tell whose
+they are, and refuses until they are assigned).
+
+In the same transaction the load log (`genesys_loads`) records, per dataset, org and day, the
+staged file the rows came from and the raw fetch that file was made from. The checks compare
+the table with that file, the one actually loaded, not with whatever the stage holds now (a
+later run may have staged a newer file and failed before loading it); and stage retention keeps
+every file and raw page the log names.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from genesys_assets.datasets import LOADS_TABLE
-from genesys_assets.long_table import PARTITION_COLUMN, measure
+from genesys_assets.datasets import LOADS_TABLE, Org
+from genesys_assets.long_table import ORG_COLUMN, PARTITION_COLUMN, measure
 from genesys_assets.stage.parquet_files import StagedParquet
 
 if TYPE_CHECKING:
@@ -67,6 +73,7 @@ def loads_schema() -> pa.Schema:
     return pa.schema(
         [
             pa.field("dataset", pa.string(), nullable=False),
+            pa.field(ORG_COLUMN, pa.string(), nullable=False),
             pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
             pa.field("staged_file", pa.string(), nullable=False),
             pa.field("raw_fetch", pa.string()),
@@ -87,8 +94,14 @@ def identifier(name: str, what: str) -> str:
 
 
 def days_filter(count: int) -> str:
-    """`partition_date IN (?, ..., ?)` for `count` bound days."""
-    return f"{PARTITION_COLUMN} IN ({', '.join('?' * count)})"
+    """`org = ? AND partition_date IN (?, ..., ?)`: one org's `count` days, all bound (the org
+    first, then the days: see `scope`)."""
+    return f"{ORG_COLUMN} = ? AND {PARTITION_COLUMN} IN ({', '.join('?' * count)})"
+
+
+def scope(org: str, days: Sequence[date]) -> list[Any]:
+    """The values `days_filter` binds, in its order."""
+    return [org, *days]
 
 
 def row_counts_sql(table: str, days: int) -> str:
@@ -107,13 +120,13 @@ def day_bounds_sql(table: str, days: int) -> str:
 
 
 def preview_sql(table: str, columns: Sequence[str], rows: int) -> str:
-    """The first `rows` rows of one day (by bucket, then metric).
+    """The first `rows` rows of one org's day (by bucket, then metric).
 
     One day per query: a top-N of one day stays small whatever the range, where a window over
     every day of a 90-day run sorts them all (and ran DuckDB out of its memory limit).
     """
     return (
-        f"SELECT {', '.join(columns)} FROM {table} WHERE {PARTITION_COLUMN} = ? "
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {days_filter(1)} "
         f"ORDER BY interval_start, metric LIMIT {int(rows)}"
     )
 
@@ -123,27 +136,40 @@ def log_delete_sql(log: str, days: int) -> str:
 
 
 def log_insert_sql(log: str, days: int) -> str:
-    row = "(?, ?, ?, ?, ?, CURRENT_TIMESTAMP)"
+    row = "(?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)"
     return (
-        f"INSERT INTO {log} (dataset, {PARTITION_COLUMN}, staged_file, raw_fetch, row_count, "
-        "loaded_at) "
+        f"INSERT INTO {log} (dataset, {ORG_COLUMN}, {PARTITION_COLUMN}, staged_file, raw_fetch, "
+        "row_count, loaded_at) "
         f"VALUES {', '.join([row] * days)}"
     )
 
 
-def log_insert_params(dataset: str, files: Mapping[date, StagedParquet]) -> list[Any]:
+def log_insert_params(dataset: str, org: str, files: Mapping[date, StagedParquet]) -> list[Any]:
     params: list[Any] = []
     for day, file in files.items():
-        params.extend([dataset, day, file.key, file.source, file.rows])
+        params.extend([dataset, org, day, file.key, file.source, file.rows])
     return params
 
 
 def log_select_sql(log: str, days: int | None) -> str:
-    where = f" AND {days_filter(days)}" if days is not None else ""
+    where = f" AND {days_filter(days)}" if days is not None else f" AND {ORG_COLUMN} = ?"
     return (
         f"SELECT {PARTITION_COLUMN}, staged_file, raw_fetch, row_count, loaded_at FROM {log} "
         f"WHERE dataset = ?{where}"
     )
+
+
+def claim_legacy_rows(table: str, org: Org, rows_without_org: int) -> None:
+    """Whose are the rows of a table made before orgs were declared (its `org` column NULL in
+    them, whichever load added the column): a one-org file's org; with several, nobody can
+    tell, and the load is refused before it changes anything."""
+    if rows_without_org and org.prefixed:
+        raise WarehouseError(
+            f"{table} holds {rows_without_org} rows from before orgs were declared (no org): "
+            "with several orgs in the datasets file nobody can tell whose they are. Assign "
+            f"them (UPDATE {table} SET org = '<org id>' WHERE org IS NULL, in the table and in "
+            f"{LOADS_TABLE}), then run again"
+        )
 
 
 def verify_bounds(
@@ -191,6 +217,14 @@ def as_timestamp(value: Any) -> datetime:
 ADDITIVE_STATS: tuple[str, ...] = ("count", "sum", "numerator", "denominator")
 
 
+def legacy_sql(table: str) -> tuple[str, str]:
+    """The count of a table's rows without an org, and the statement that gives them one."""
+    return (
+        f"SELECT COUNT(*) FROM {table} WHERE {ORG_COLUMN} IS NULL",
+        f"UPDATE {table} SET {ORG_COLUMN} = ? WHERE {ORG_COLUMN} IS NULL",
+    )
+
+
 def totals_sql(table: str, days: int) -> str:
     sums = ", ".join(f"SUM(stat_{stat})" for stat in ADDITIVE_STATS)
     return (
@@ -234,7 +268,7 @@ WHOLE_TABLE = "all rows"
 
 
 class Warehouse(ABC):
-    """A SQL warehouse holding one table per dataset (plus the queue dimension)."""
+    """A SQL warehouse holding one table per dataset and per dimension, every org's rows in it."""
 
     @property
     @abstractmethod
@@ -250,16 +284,18 @@ class Warehouse(ABC):
         self,
         table: str,
         schema: pa.Schema,
+        org: Org,
         files: Mapping[date, StagedParquet],
         whole: StagedParquet | None = None,
-        time_zone: str = "UTC",
     ) -> LoadResult:
-        """In one transaction: delete the rows of the days in `files` and copy their files in,
-        recording each day's file in the load log (or, with `whole`, delete every row and copy
-        that file in), and roll back unless each day (or the table) holds exactly its file's
-        footer row count, every bucket inside the day's local interval in `time_zone`.
+        """In one transaction: delete `org`'s rows of the days in `files` and copy their files
+        in, recording each day's file in the load log (or, with `whole`, delete every row of
+        `org` and copy that file in), and roll back unless each day (or the org's rows) holds
+        exactly its file's footer row count, every bucket inside the day's local interval in
+        the org's time zone.
 
-        Creates the table if missing and adds columns the schema has and the table lacks.
+        Creates the table if missing and adds columns the schema has and the table lacks (the
+        org column of a table made before orgs: see `claim_legacy_rows`).
         """
 
     @abstractmethod
@@ -279,32 +315,28 @@ class Warehouse(ABC):
         table: str,
         schema: pa.Schema,
         files: Mapping[date, StagedParquet],
-        time_zone: str = "UTC",
+        org: Org,
     ) -> LoadResult:
-        """Make the table's rows for each day exactly those of its staged file, all at once."""
+        """Make the org's rows of the table for each day exactly those of its staged file, all
+        at once."""
         if not files:
             raise WarehouseError(f"nothing to load into {self.qualified(table)}: no days given")
-        return self._replace(table, schema, dict(sorted(files.items())), time_zone=time_zone)
+        return self._replace(table, schema, org, dict(sorted(files.items())))
 
     def replace_partition(
-        self,
-        table: str,
-        schema: pa.Schema,
-        day: date,
-        staged: StagedParquet,
-        time_zone: str = "UTC",
+        self, table: str, schema: pa.Schema, day: date, staged: StagedParquet, org: Org
     ) -> LoadResult:
-        """Make the table's rows for `day` exactly those of the staged file, atomically."""
-        return self.replace_partitions(table, schema, {day: staged}, time_zone)
+        """Make the org's rows of the table for `day` exactly those of the file, atomically."""
+        return self.replace_partitions(table, schema, {day: staged}, org)
 
     def loaded_files(
-        self, table: str, days: Sequence[date] | None = None
+        self, table: str, org: str, days: Sequence[date] | None = None
     ) -> dict[date, LoadedFile]:
-        """What the load log says each day of `table` holds (all days, or these)."""
+        """What the load log says each day of `org` in `table` holds (all days, or these)."""
         if days is not None and not days:
             return {}
         sql = log_select_sql(self.qualified(LOADS_TABLE), None if days is None else len(days))
-        params: list[Any] = [table, *(days or [])]
+        params: list[Any] = [table, org, *(days or [])]
         try:
             rows = self._query(LOADS_TABLE, sql, params)
         except WarehouseError:
@@ -319,15 +351,19 @@ class Warehouse(ABC):
     @abstractmethod
     def has_table(self, table: str) -> bool: ...
 
-    def table_row_count(self, table: str) -> int | None:
-        """Rows of a whole table (a dimension), None if it does not exist yet."""
+    def table_row_count(self, table: str, org: str) -> int | None:
+        """An org's rows of a table (a dimension), None if the table does not exist yet."""
         if not self.has_table(table):
             return None
-        return int(self._query(table, f"SELECT COUNT(*) FROM {self.qualified(table)}", [])[0][0])
+        sql = f"SELECT COUNT(*) FROM {self.qualified(table)} WHERE {ORG_COLUMN} = ?"
+        return int(self._query(table, sql, [org])[0][0])
 
-    def replace_table(self, table: str, schema: pa.Schema, staged: StagedParquet) -> LoadResult:
-        """Make the whole table exactly the staged file, atomically."""
-        return self._replace(table, schema, {}, whole=staged)
+    def replace_org_rows(
+        self, table: str, schema: pa.Schema, staged: StagedParquet, org: Org
+    ) -> LoadResult:
+        """Make the org's rows of the table exactly the staged file, atomically (a dimension,
+        listed whole for one org)."""
+        return self._replace(table, schema, org, {}, whole=staged)
 
     def select(self, table: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query about `table` (named in the error if it does not exist)."""
@@ -337,16 +373,25 @@ class Warehouse(ABC):
     def replace_view(self, view: str, select_sql: str) -> None:
         """Create the view, or replace its definition, in the tables' schema."""
 
-    def distinct_values(self, table: str, column: str) -> set[str]:
-        """The non-NULL values of `column` in the whole table (a dimension's ids)."""
+    def distinct_values(self, table: str, column: str, org: str) -> set[str]:
+        """The non-NULL values of `column` in an org's rows (a dimension's ids)."""
         name = identifier(column, "column")
-        sql = f"SELECT DISTINCT {name} FROM {self.qualified(table)} WHERE {name} IS NOT NULL"
-        return {str(value) for (value,) in self._query(table, sql, [])}
+        sql = (
+            f"SELECT DISTINCT {name} FROM {self.qualified(table)} "
+            f"WHERE {name} IS NOT NULL AND {ORG_COLUMN} = ?"
+        )
+        return {str(value) for (value,) in self._query(table, sql, [org])}
 
     def distinct_values_by_day(
-        self, table: str, column: str, days: Sequence[date], *, metric: str | None = None
+        self,
+        table: str,
+        column: str,
+        org: str,
+        days: Sequence[date],
+        *,
+        metric: str | None = None,
     ) -> dict[date, set[str]]:
-        """Per day, the non-NULL values of `column` (one query for all the days); with
+        """Per day of `org`, the non-NULL values of `column` (one query for all the days); with
         `metric`, in that metric's rows only."""
         found: dict[date, set[str]] = {day: set() for day in days}
         if days:
@@ -355,7 +400,7 @@ class Warehouse(ABC):
                 f"SELECT DISTINCT {PARTITION_COLUMN}, {name} FROM {self.qualified(table)} "
                 f"WHERE {name} IS NOT NULL AND {days_filter(len(days))}"
             )
-            params: list[Any] = list(days)
+            params: list[Any] = scope(org, days)
             if metric is not None:
                 sql += " AND metric = ?"
                 params.append(metric)
@@ -363,34 +408,41 @@ class Warehouse(ABC):
                 found[as_date(day)].add(str(value))
         return found
 
-    def partition_row_counts(self, table: str, days: Sequence[date]) -> dict[date, int]:
-        """Rows per day, for these days only (0 for a day with none)."""
+    def partition_row_counts(self, table: str, org: str, days: Sequence[date]) -> dict[date, int]:
+        """An org's rows per day, for these days only (0 for a day with none)."""
         counts = {day: 0 for day in days}
         if days:
             sql = row_counts_sql(self.qualified(table), len(days))
-            for day, count in self._query(table, sql, list(days)):
+            for day, count in self._query(table, sql, scope(org, days)):
                 counts[as_date(day)] = int(count)
         return counts
 
     def preview_rows(
-        self, table: str, columns: Sequence[str], days: Sequence[date], rows: int = 5
+        self,
+        table: str,
+        columns: Sequence[str],
+        org: str,
+        days: Sequence[date],
+        rows: int = 5,
     ) -> dict[date, list[dict[str, Any]]]:
-        """What the table holds now: the first rows of each day, to show beside its count."""
+        """What the table holds now: the first rows of each of the org's days, to show beside
+        its count."""
         names = [identifier(c, "column") for c in columns]
         sql = preview_sql(self.qualified(table), names, rows)
         with self.connected():
             return {
                 day: [
-                    dict(zip(columns, row, strict=True)) for row in self._query(table, sql, [day])
+                    dict(zip(columns, row, strict=True))
+                    for row in self._query(table, sql, scope(org, [day]))
                 ]
                 for day in days
             }
 
-    def partition_row_count(self, table: str, day: date) -> int:
-        return self.partition_row_counts(table, [day])[day]
+    def partition_row_count(self, table: str, org: str, day: date) -> int:
+        return self.partition_row_counts(table, org, [day])[day]
 
     def partition_totals_by_day(
-        self, table: str, days: Sequence[date]
+        self, table: str, org: str, days: Sequence[date]
     ) -> dict[date, dict[str, tuple[int, float]]]:
         """Per day and measure (`long_table.measure`): (sum of stat_count, sum of stat_sum)."""
         return {
@@ -398,11 +450,11 @@ class Warehouse(ABC):
                 metric: (int(stats.get("count", 0)), float(stats.get("sum", 0.0)))
                 for metric, stats in metrics.items()
             }
-            for day, metrics in self.partition_stat_totals(table, days).items()
+            for day, metrics in self.partition_stat_totals(table, org, days).items()
         }
 
     def partition_stat_totals(
-        self, table: str, days: Sequence[date]
+        self, table: str, org: str, days: Sequence[date]
     ) -> dict[date, dict[str, dict[str, float]]]:
         """Per day and measure (the metric, and its qualifier if it has one: see
         `long_table.measure`), the sum of each additive statistic it has (a statistic that is
@@ -410,7 +462,7 @@ class Warehouse(ABC):
         totals: dict[date, dict[str, dict[str, float]]] = {day: {} for day in days}
         if days:
             sql = totals_sql(self.qualified(table), len(days))
-            for day, metric, qualifier, *sums in self._query(table, sql, list(days)):
+            for day, metric, qualifier, *sums in self._query(table, sql, scope(org, days)):
                 totals[as_date(day)][measure(metric, qualifier)] = {
                     stat: float(value)
                     for stat, value in zip(ADDITIVE_STATS, sums, strict=True)

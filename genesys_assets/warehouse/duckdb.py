@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from genesys_assets.datasets import Org
+from genesys_assets.long_table import ORG_COLUMN
 from genesys_assets.stage.base import Stage
 from genesys_assets.stage.parquet_files import ParquetStore, StagedParquet
 from genesys_assets.warehouse.base import (
@@ -28,13 +30,16 @@ from genesys_assets.warehouse.base import (
     Warehouse,
     WarehouseError,
     answered_count,
+    claim_legacy_rows,
     day_bounds_sql,
     days_filter,
     identifier,
+    legacy_sql,
     loads_schema,
     log_delete_sql,
     log_insert_params,
     log_insert_sql,
+    scope,
     verify_bounds,
     verify_loaded,
 )
@@ -167,9 +172,9 @@ class DuckDBWarehouse(Warehouse):
         self,
         table: str,
         schema: pa.Schema,
+        org: Org,
         files: Mapping[date, StagedParquet],
         whole: StagedParquet | None = None,
-        time_zone: str = "UTC",
     ) -> LoadResult:
         started = time.monotonic()
         qualified = self.qualified(table)
@@ -182,26 +187,38 @@ class DuckDBWarehouse(Warehouse):
                 self._ensure(con, LOADS_TABLE, loads_schema())
             con.begin()
             try:
+                # Rows from before orgs (the column was added by this load or an earlier one
+                # that refused them): they become the org's, or the load stops here.
+                for name in (qualified, log) if days else (qualified,):
+                    self._claim(con, name, org)
                 if whole is not None:
                     deleted = answered_count(
-                        con.execute(f"DELETE FROM {qualified}").fetchone(), "DELETE"
+                        con.execute(
+                            f"DELETE FROM {qualified} WHERE {ORG_COLUMN} = ?", [org.id]
+                        ).fetchone(),
+                        "DELETE",
                     )
                     loaded = self._insert(con, qualified, [whole])
                     verify_loaded(qualified, {WHOLE_TABLE: whole}, {WHOLE_TABLE: loaded})
                 else:
                     deleted = answered_count(
                         con.execute(
-                            f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days
+                            f"DELETE FROM {qualified} WHERE {days_filter(len(days))}",
+                            scope(org.id, days),
                         ).fetchone(),
                         "DELETE",
                     )
                     loaded = self._insert(con, qualified, list(files.values()))
                     # Counted again in the table, day by day: a file holding rows of another
-                    # day would pass a check of the total alone.
-                    counted = con.execute(day_bounds_sql(qualified, len(days)), days).fetchall()
-                    by_day = verify_bounds(qualified, files, counted, time_zone)
-                    con.execute(log_delete_sql(log, len(days)), [table, *days])
-                    con.execute(log_insert_sql(log, len(days)), log_insert_params(table, files))
+                    # day (or org) would pass a check of the total alone.
+                    counted = con.execute(
+                        day_bounds_sql(qualified, len(days)), scope(org.id, days)
+                    ).fetchall()
+                    by_day = verify_bounds(qualified, files, counted, org.time_zone)
+                    con.execute(log_delete_sql(log, len(days)), [table, *scope(org.id, days)])
+                    con.execute(
+                        log_insert_sql(log, len(days)), log_insert_params(table, org.id, files)
+                    )
                 con.commit()
             except BaseException:
                 con.rollback()
@@ -209,6 +226,13 @@ class DuckDBWarehouse(Warehouse):
         return LoadResult(
             qualified, deleted, loaded, time.monotonic() - started, tuple(added), by_day
         )
+
+    def _claim(self, con: duckdb.DuckDBPyConnection, qualified: str, org: Org) -> None:
+        count_sql, update_sql = legacy_sql(qualified)
+        found = con.execute(count_sql).fetchone()
+        if found and found[0]:
+            claim_legacy_rows(qualified, org, int(found[0]))
+            con.execute(update_sql, [org.id])
 
     def _insert(
         self, con: duckdb.DuckDBPyConnection, qualified: str, staged: Sequence[StagedParquet]

@@ -23,7 +23,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from genesys_assets.long_table import PARTITION_COLUMN
+from genesys_assets.datasets import Org
+from genesys_assets.long_table import ORG_COLUMN, PARTITION_COLUMN
 from genesys_assets.stage.parquet_files import StagedParquet
 from genesys_assets.warehouse.base import (
     LOADS_TABLE,
@@ -32,13 +33,16 @@ from genesys_assets.warehouse.base import (
     Warehouse,
     WarehouseError,
     answered_count,
+    claim_legacy_rows,
     day_bounds_sql,
     days_filter,
     identifier,
+    legacy_sql,
     loads_schema,
     log_delete_sql,
     log_insert_params,
     log_insert_sql,
+    scope,
     verify_bounds,
     verify_loaded,
 )
@@ -112,8 +116,8 @@ class SnowflakeWarehouse(Warehouse):
             for f in schema
         )
         cluster = (
-            f' CLUSTER BY ("{PARTITION_COLUMN.upper()}")'
-            if PARTITION_COLUMN in schema.names
+            f' CLUSTER BY ("{PARTITION_COLUMN.upper()}", "{ORG_COLUMN.upper()}")'
+            if PARTITION_COLUMN in schema.names and ORG_COLUMN in schema.names
             else ""
         )
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {qualified} ({columns}){cluster}")
@@ -146,9 +150,9 @@ class SnowflakeWarehouse(Warehouse):
         self,
         table: str,
         schema: pa.Schema,
+        org: Org,
         files: Mapping[date, StagedParquet],
         whole: StagedParquet | None = None,
-        time_zone: str = "UTC",
     ) -> LoadResult:
         started = time.monotonic()
         qualified = self.qualified(table)
@@ -164,10 +168,22 @@ class SnowflakeWarehouse(Warehouse):
                 self._ensure(cursor, LOADS_TABLE, loads_schema())
             cursor.execute("BEGIN")
             try:
+                # Rows from before orgs (the column was added by this load or an earlier one
+                # that refused them): they become the org's, or the load stops here.
+                for name in (qualified, log) if days else (qualified,):
+                    count_sql, update_sql = legacy_sql(name)
+                    cursor.execute(count_sql)
+                    found = cursor.fetchone()
+                    if found and found[0]:
+                        claim_legacy_rows(name, org, int(found[0]))
+                        cursor.execute(update_sql, [org.id])
                 if whole is not None:
-                    cursor.execute(f"DELETE FROM {qualified}")
+                    cursor.execute(f"DELETE FROM {qualified} WHERE {ORG_COLUMN} = ?", [org.id])
                 else:
-                    cursor.execute(f"DELETE FROM {qualified} WHERE {days_filter(len(days))}", days)
+                    cursor.execute(
+                        f"DELETE FROM {qualified} WHERE {days_filter(len(days))}",
+                        scope(org.id, days),
+                    )
                 deleted = answered_count(cursor.fetchone(), "DELETE")
                 # One COPY per file, each checked against its own footer (the result says
                 # rows_loaded per file, so a short load names its file), then the days counted
@@ -181,10 +197,12 @@ class SnowflakeWarehouse(Warehouse):
                     loaded[what] = _rows_loaded(cursor.fetchall(), cursor.description)
                 verify_loaded(qualified, expected, loaded)
                 if days:
-                    cursor.execute(day_bounds_sql(qualified, len(days)), days)
-                    by_day = verify_bounds(qualified, files, cursor.fetchall(), time_zone)
-                    cursor.execute(log_delete_sql(log, len(days)), [table, *days])
-                    cursor.execute(log_insert_sql(log, len(days)), log_insert_params(table, files))
+                    cursor.execute(day_bounds_sql(qualified, len(days)), scope(org.id, days))
+                    by_day = verify_bounds(qualified, files, cursor.fetchall(), org.time_zone)
+                    cursor.execute(log_delete_sql(log, len(days)), [table, *scope(org.id, days)])
+                    cursor.execute(
+                        log_insert_sql(log, len(days)), log_insert_params(table, org.id, files)
+                    )
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")

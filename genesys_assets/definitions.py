@@ -39,6 +39,7 @@ from genesys_assets.pipeline.automation import (
 )
 from genesys_assets.pipeline.checks import build_checks, build_checks_job, build_view_checks
 from genesys_assets.pipeline.keys import step_name
+from genesys_assets.pipeline.notifications import build_notification_sensors
 
 MAIN_JOB = "genesys_job"
 CHECKS_JOB = "genesys_checks_job"
@@ -115,7 +116,8 @@ def build_definitions(
         asset_checks=checks,
         jobs=[*jobs, *check_jobs],
         schedules=schedules,
-        sensors=sensors,
+        # Failed runs and checks, of every org, to a webhook or by e-mail (GENESYS_ALERT_*).
+        sensors=[*sensors, *build_notification_sensors(env)],
         resources=resources,
         executor=multiprocess_executor.configured(
             {

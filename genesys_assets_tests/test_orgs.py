@@ -109,10 +109,15 @@ def test_a_one_org_file_stays_as_it_was():
     ("edit", "expected"),
     [
         (
-            lambda t: t.replace("orgs:\n", "org: {time_zone: UTC, start_date: 2024-01-01}\norgs:\n"),
+            lambda t: t.replace(
+                "orgs:\n", "org: {time_zone: UTC, start_date: 2024-01-01}\norgs:\n"
+            ),
             "orgs: declare either 'org' (one org) or 'orgs' (several by id), not both",
         ),
-        (lambda t: t.replace("  amer:", "  Amer:"), "orgs.Amer: an org id must be lower_snake_case"),
+        (
+            lambda t: t.replace("  amer:", "  Amer:"),
+            "orgs.Amer: an org id must be lower_snake_case",
+        ),
         (
             lambda t: t.replace("    api_host: https://api.usw2.pure.cloud\n", ""),
             "orgs.amer: give the org's 'region' (e.g. mypurecloud.de) or its 'api_host'",
@@ -234,9 +239,7 @@ def test_two_orgs_load_side_by_side_into_one_table_each_with_its_own_totals(two_
     path = f"{clean_env['GENESYS_ASSETS_HOME']}/warehouse.duckdb"
     with duckdb.connect(path, read_only=True) as con:
         by_org = dict(
-            con.execute(
-                "SELECT org, count(*) FROM genesys.queue_performance GROUP BY 1"
-            ).fetchall()
+            con.execute("SELECT org, count(*) FROM genesys.queue_performance GROUP BY 1").fetchall()
         )
         loads = con.execute(
             "SELECT org, dataset FROM genesys.genesys_loads ORDER BY 1, 2"
@@ -264,12 +267,7 @@ def test_two_orgs_load_side_by_side_into_one_table_each_with_its_own_totals(two_
     # Each org's dimension listed from its own org: sizes differ (16 agents vs 10).
     assert users["emea"] > users["amer"]
     # Every org's warehouse totals equal that org's own API totals, asked with its own client.
-    region = SimulatedRegion(
-        [
-            (org.id, _config(org))
-            for org in two_orgs.orgs
-        ]
-    ).start()
+    region = SimulatedRegion([(org.id, _config(org)) for org in two_orgs.orgs]).start()
     try:
         for org in two_orgs.orgs:
             served = region.org(org.id)

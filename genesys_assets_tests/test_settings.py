@@ -26,8 +26,8 @@ from genesys_assets.genesys.errors import GenesysConfigError, GenesysRetriesExha
 from genesys_assets.genesys.query import AggregateQuery, day_interval
 from genesys_assets.genesys.ratelimit import RateLimiter
 from genesys_assets.genesys.regions import api_host
-from genesys_assets.long_table import DEFAULT_ORG
 from genesys_assets.genesys.transport import RetryPolicy, Transport
+from genesys_assets.long_table import DEFAULT_ORG
 from genesys_assets.pipeline.environment import SettingsError, choose, resources
 from genesys_assets.pipeline.resources import (
     DuckDBWarehouseResource,

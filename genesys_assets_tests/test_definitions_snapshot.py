@@ -59,7 +59,8 @@ def describe(defs: Any) -> dict[str, Any]:
         },
         "sensors": {
             s.name: {
-                "job": s.job_name,
+                # Sensors over every job (the alerts) have none of their own.
+                "job": s.job_name if s.has_jobs else None,
                 "default_status": s.default_status.value,
                 "interval_s": s.minimum_interval_seconds,
             }

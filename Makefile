@@ -28,7 +28,10 @@ test: install
 
 # `dg dev` loads the project as [tool.dg] in pyproject.toml declares it (what `dg check defs`
 # checks); `dagster dev` is superseded by it. VIRTUAL_ENV tells dg that .venv is the active one.
+# The pools' limits (one DuckDB writer, each org's fetch slots) live in the instance's
+# database, not in dagster.yaml: set them first.
 ui: install
+	$(BIN)/python -m genesys_assets.deploy.pools
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev
 
 bench: install

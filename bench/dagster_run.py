@@ -44,6 +44,20 @@ def _dagster_yaml() -> str:
 DAGSTER_YAML = _dagster_yaml()
 
 
+def new_instance(dagster_home: Path, env: dict[str, str]) -> None:
+    """A DAGSTER_HOME as a user's `make` gives it: the project's pools, each pool's limit set
+    as `python -m genesys_assets.deploy.pools` sets it (one DuckDB writer, each org's fetch
+    slots), since an instance's per-pool limits live in its database, not in dagster.yaml."""
+    dagster_home.mkdir(exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    done = procs.run(
+        [procs.PYTHON, "-m", "genesys_assets.deploy.pools"],
+        env={**env, "DAGSTER_HOME": str(dagster_home)},
+        cwd=dagster_home,
+    )
+    done.check("python -m genesys_assets.deploy.pools")
+
+
 @dataclass
 class DagsterRun:
     finished: procs.Finished
@@ -216,8 +230,7 @@ def materialize(partition_args: list[str], simulator_env: dict[str, str]) -> Dag
     workdir = Path(tempfile.mkdtemp(prefix="genesys-bench-"))
     try:
         dagster_home = workdir / "dagster_home"
-        dagster_home.mkdir()
-        (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+        new_instance(dagster_home, procs.clean_env(**simulator_env))
         env = procs.clean_env(
             **simulator_env,
             DAGSTER_HOME=str(dagster_home),

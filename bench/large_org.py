@@ -228,8 +228,7 @@ def materialize(first: date, last: date, served: simulation.ServedSimulator) -> 
     workdir = Path(tempfile.mkdtemp(prefix="genesys-bench-large-"))
     try:
         dagster_home = workdir / "dagster_home"
-        dagster_home.mkdir()
-        (dagster_home / "dagster.yaml").write_text(dagster_run.DAGSTER_YAML)
+        dagster_run.new_instance(dagster_home, procs.clean_env(**served.env()))
         home = workdir / "home"
         env = procs.clean_env(
             **served.env(), DAGSTER_HOME=str(dagster_home), GENESYS_ASSETS_HOME=str(home)

@@ -104,8 +104,7 @@ def profile_dagster(args: list[str], served: simulation.ServedSimulator, limit: 
     workdir = Path(tempfile.mkdtemp(prefix="genesys-bench-profile-"))
     try:
         home = workdir / "dagster_home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text(dagster_run.DAGSTER_YAML)
+        dagster_run.new_instance(home, procs.clean_env(**served.env()))
         hook = workdir / "hook"
         hook.mkdir()
         (hook / "sitecustomize.py").write_text(HOOK)

@@ -153,8 +153,9 @@ CHECKS: tuple[DayCheck, ...] = (
     DayCheck(
         "ids_resolve",
         "Every id of the day's rows (queue, user, wrap-up code, division, skill, language, as "
-        "the dataset groups by them) is in its dimension table; those that are not are "
-        "listed. Not blocking: the rows are right, only their names are missing.",
+        "the dataset groups by them; a status dataset's organization presences) is in its "
+        "org's dimension table; those that are not are listed. Not blocking: the rows are "
+        "right, only their names are missing.",
         lambda i: resolve_days(i.warehouse, i.dataset, i.days),
         blocking=False,
         applies=lambda dataset: bool(resolutions(dataset)),

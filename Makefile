@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 export GENESYS_ASSETS_HOME ?= $(CURDIR)/.genesys_assets
 export DAGSTER_HOME ?= $(CURDIR)
 
-.PHONY: install demo test ui bench lint clean
+.PHONY: install postgres demo test ui bench lint clean
 
 install: $(INSTALLED)
 
@@ -21,7 +21,16 @@ $(INSTALLED): requirements.lock pyproject.toml
 demo: install
 	$(BIN)/python -m genesys_assets.demo $(DAY)
 
-test: install
+# The deployment tests start a throwaway PostgreSQL 15 from Debian's binaries (as an
+# unprivileged user): installed here when missing, as `make test` sets up a fresh machine.
+PG_INITDB := /usr/lib/postgresql/15/bin/initdb
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+postgres:
+	@test -x $(PG_INITDB) || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; }
+
+test: install postgres
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

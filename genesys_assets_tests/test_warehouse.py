@@ -285,8 +285,7 @@ def test_snowflake_copies_from_the_external_stage_with_bound_values_only(snowfla
     [logged] = warehouse.loaded_files("ds", ORG.id, [DAY]).values()
     assert (logged.staged_file, logged.rows) == (staged.key, 5)
     assert any(
-        s.startswith("CREATE TABLE IF NOT EXISTS")
-        and 'CLUSTER BY ("PARTITION_DATE", "ORG")' in s
+        s.startswith("CREATE TABLE IF NOT EXISTS") and 'CLUSTER BY ("PARTITION_DATE", "ORG")' in s
         for s in sent
     )
 

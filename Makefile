@@ -30,10 +30,14 @@ postgres:
 	@test -x $(PG_INITDB) || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; }
 
+# Two workers, a test file each at a time: a file's module fixtures (a simulator, a whole
+# Dagster stack) are set up once, and the suite's waits on HTTP and subprocesses overlap.
+TEST_WORKERS ?= 2
+
 test: install postgres
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # `dg dev` loads the project as [tool.dg] in pyproject.toml declares it (what `dg check defs`
 # checks); `dagster dev` is superseded by it. VIRTUAL_ENV tells dg that .venv is the active one.

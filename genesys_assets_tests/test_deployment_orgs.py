@@ -54,16 +54,6 @@ DATASETS: dict[str, dict[str, Any]] = {
         "metrics": ["tAgentRoutingStatus", "tSystemPresence"],
     },
 }
-_LAUNCH_BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-  }
-}
-"""
 
 
 @dataclass
@@ -136,23 +126,15 @@ def _launch(stack: DagsterStack, region: SimulatedRegion, instance: DagsterInsta
     run a second run of emea for another day: three runs in the queue at once."""
     backfills = {}
     for org, _, _, _ in ORGS:
-        selection = [
-            {"path": [org, f"{name}{suffix}"]}
-            for name in DATASETS
-            for suffix in ("_raw_pages", "_parquet", "")
-        ]
-        answer = stack.graphql_query(
-            _LAUNCH_BACKFILL,
-            {
-                "params": {
-                    "assetSelection": selection,
-                    "partitionNames": [d.isoformat() for d in DAYS],
-                    "tags": [{"key": "genesys/org", "value": org}],
-                }
-            },
-        )["launchPartitionBackfill"]
-        assert answer["__typename"] == "LaunchBackfillSuccess", answer
-        backfills[org] = answer["backfillId"]
+        backfills[org] = stack.launch_backfill(
+            [
+                [org, f"{name}{suffix}"]
+                for name in DATASETS
+                for suffix in ("_raw_pages", "_parquet", "")
+            ],
+            [d.isoformat() for d in DAYS],
+            {"genesys/org": org},
+        )
     contending = stack.submit(
         "emea__queue_performance_job",
         {"dagster/partition": EXTRA_DAY.isoformat(), "genesys/org": "emea"},

@@ -185,7 +185,12 @@ def test_every_org_gets_its_own_keys_partitions_jobs_pool_and_automation(two_org
     assert fetch.op.pool == "genesys_api_emea"
     sensors = {s.name for s in defs.sensors or []}
     schedules = {s.name for s in defs.schedules or []}
-    assert sensors == {"emea__genesys_settling", "amer__genesys_settling"}
+    assert sensors == {
+        "emea__genesys_settling",
+        "amer__genesys_settling",
+        "genesys_run_failure_alerts",  # one each, watching every org's runs and checks
+        "genesys_check_alerts",
+    }
     assert "amer__queue_performance_daily_refresh" in schedules
 
 

@@ -29,7 +29,7 @@ from genesys_assets.kpi_views import views_for
 from genesys_assets.pipeline import catalog, environment
 from genesys_assets.pipeline.assets import (
     build_dataset_assets,
-    build_dimension_asset,
+    build_dimensions_asset,
     build_kpi_view_asset,
 )
 from genesys_assets.pipeline.automation import (
@@ -71,7 +71,7 @@ def build_definitions(
             timezone=org.time_zone,
             end_offset=0,  # the last partition is the last complete day
         )
-        org_assets = [build_dimension_asset(d, naming, org) for d in dimensions]
+        org_assets = [build_dimensions_asset(dimensions, naming, org)]
         org_datasets = config.datasets_of(org)
         for dataset in org_datasets:
             dataset_assets = build_dataset_assets(dataset, partitions, naming)

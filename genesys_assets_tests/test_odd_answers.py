@@ -114,6 +114,10 @@ def test_an_empty_queue_listing_does_not_blank_the_queue_names(proxy, clean_env)
     assert f"genesys_queues: the API listed 0 rows where the table holds {queues}" in message
     assert "GENESYS_DIMENSION_MAX_SHRINK=1" in message
     assert table_rows(clean_env, "SELECT count(*) FROM genesys.genesys_queues") == [(queues,)]
+    # The dimensions share a step: the other listings were still replaced, the queues' alone not.
+    replaced = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert "genesys_queues" not in replaced
+    assert {"genesys_users", "genesys_wrapup_codes", "genesys_presences"} <= replaced
 
 
 def test_a_group_key_nobody_asked_for_is_a_column_never_merged(proxy, clean_env, tmp_path):

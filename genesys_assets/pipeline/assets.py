@@ -25,8 +25,10 @@ from dagster import (
     AssetKey,
     AssetOut,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     DailyPartitionsDefinition,
+    Failure,
     MaterializeResult,
     MetadataValue,
     Output,
@@ -311,58 +313,104 @@ def _field_notes(
     return notes
 
 
-def build_dimension_asset(
-    dimension: Dimension, naming: catalog.WarehouseNaming, org: Org
+def build_dimensions_asset(
+    dimensions: Sequence[Dimension], naming: catalog.WarehouseNaming, org: Org
 ) -> AssetsDefinition:
-    """A dimension table, listed from an org's Genesys, its rows of the org replaced whole on
-    each run (every org's listing sits in the same table)."""
+    """An org's dimension tables, each an asset, all listed and replaced in one step: seven
+    small listings do not need seven processes and seven turns at the warehouse pool (the
+    step start and the pool's hand-over cost more than a listing); the listings go out at
+    once. A listing that fails leaves the other tables replaced and fails the step, naming
+    it. Each table holds every org's listing; a run replaces this org's rows whole."""
+    by_key = {dimension_key(d.name, org): d for d in dimensions}
 
-    @asset(
-        key=dimension_key(dimension.name, org),
-        group_name="genesys_dimensions",
+    @multi_asset(
+        name=step_name(org, "genesys_dimensions"),
+        specs=[
+            AssetSpec(
+                key,
+                group_name="genesys_dimensions",
+                kinds={"genesys", naming.kind, "table"},
+                description=dimension.description,
+                metadata=catalog.dimension_metadata(dimension, naming),
+                skippable=True,
+            )
+            for key, dimension in by_key.items()
+        ],
+        can_subset=True,
         # Not partitioned; the policy lets `dagster asset materialize --select '*'
         # --partition-range A...B` run everything as one run (the CLI demands it of every asset).
         backfill_policy=BackfillPolicy.single_run(),
-        kinds={"genesys", naming.kind, "table"},
         pool=WAREHOUSE_POOL,
-        description=dimension.description,
-        metadata=catalog.dimension_metadata(dimension, naming),
     )
-    def dimension_table(
+    def dimension_tables(
         context: AssetExecutionContext,
         genesys: GenesysResource,
         stage: StageResource,
         warehouse: WarehouseResource,
-    ) -> MaterializeResult:
-        from genesys_assets.dimension_tables import refuse_shrink
+    ) -> Iterator[MaterializeResult]:
+        from concurrent.futures import ThreadPoolExecutor
 
+        chosen = [d for key, d in by_key.items() if key in context.selected_asset_keys]
+        client = genesys.get_client(org.id)
+        listed_at = datetime.now(UTC)
+        with ThreadPoolExecutor(len(chosen), thread_name_prefix="dimension") as pool:
+            listings = {d.name: pool.submit(d.listed, client, listed_at, org.id) for d in chosen}
         target = warehouse.get_warehouse()
         store = ParquetStore(stage.get_stage())
-        label = f"{org.id}/{dimension.name}" if org.prefixed else dimension.name
-        folder = layout.dataset_folder(dimension.name, org.id if org.prefixed else None)
-        with reported(label):
-            table = dimension.listed(genesys.get_client(org.id), datetime.now(UTC), org.id)
-            refuse_shrink(
-                label,
-                target.table_row_count(dimension.name, org.id),
-                table.num_rows,
-                warehouse.max_shrink,
+        failed: list[str] = []
+        with target.connected():
+            for dimension in chosen:
+                label = f"{org.id}/{dimension.name}" if org.prefixed else dimension.name
+                try:
+                    with reported(label):
+                        result = _replace_dimension(
+                            dimension, listings[dimension.name].result(), org, store, target,
+                            warehouse.max_shrink,
+                        )  # fmt: skip
+                except Failure as exc:
+                    context.log.error(exc.description or label)
+                    failed.append(exc.description or label)
+                    continue
+                context.log.info(f"{label}: {result['dagster/row_count']} rows of org {org.id}")
+                yield MaterializeResult(
+                    asset_key=dimension_key(dimension.name, org),
+                    metadata={
+                        **result,
+                        "dagster/table_name": naming.table_name(dimension.name),
+                        "source": genesys.describe(org.id),
+                    },
+                )
+        if failed:
+            raise Failure(
+                description="; ".join(failed),
+                metadata={"failed": MetadataValue.json(failed)},
             )
-            staged = store.write(layout.dimension(folder), table)
-            result = target.replace_org_rows(dimension.name, dimension.schema(), staged, org)
-        context.log.info(f"{result.table}: {result.rows_loaded} rows of org {org.id}")
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": result.rows_loaded,
-                "dagster/table_name": naming.table_name(dimension.name),
-                "staged_file": MetadataValue.path(store.stage.uri(staged.key)),
-                "warehouse": target.description,
-                "source": genesys.describe(org.id),
-                "preview": preview(table),
-            }
-        )
 
-    return dimension_table
+    return dimension_tables
+
+
+def _replace_dimension(
+    dimension: Dimension,
+    table: Any,
+    org: Org,
+    store: ParquetStore,
+    target: Warehouse,
+    max_shrink: float,
+) -> dict[str, Any]:
+    """A dimension's listing, staged and put in place of the org's rows; its metadata."""
+    from genesys_assets.dimension_tables import refuse_shrink
+
+    label = f"{org.id}/{dimension.name}" if org.prefixed else dimension.name
+    folder = layout.dataset_folder(dimension.name, org.id if org.prefixed else None)
+    refuse_shrink(label, target.table_row_count(dimension.name, org.id), table.num_rows, max_shrink)
+    staged = store.write(layout.dimension(folder), table)
+    loaded = target.replace_org_rows(dimension.name, dimension.schema(), staged, org)
+    return {
+        "dagster/row_count": loaded.rows_loaded,
+        "staged_file": MetadataValue.path(store.stage.uri(staged.key)),
+        "warehouse": target.description,
+        "preview": preview(table),
+    }
 
 
 def build_kpi_view_asset(

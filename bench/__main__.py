@@ -16,10 +16,20 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import backfill, day, flattening, large_org, load_time, machine, memory, report
+from bench import (
+    backfill,
+    day,
+    flattening,
+    large_org,
+    load_time,
+    machine,
+    many_orgs,
+    memory,
+    report,
+)
 from bench.report import BenchResult
 
-NAMES = ("flattening", "day", "backfill", "memory", "load_time", "large_org")
+NAMES = ("flattening", "day", "backfill", "memory", "load_time", "many_orgs", "large_org")
 ORDER = {name: i for i, name in enumerate(NAMES)}
 
 
@@ -87,11 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         "day": run_day,
         "backfill": run_backfill,
         "memory": run_memory,
+        "many_orgs": lambda: many_orgs.run(args.quick),
         "large_org": lambda: large_org.run(args.quick),
     }
     # Cheap ones first, so that a broken suite fails fast; memory needs day and backfill; the
-    # large org's backfill, the longest, last.
-    for name in ("load_time", "flattening", "day", "backfill", "memory", "large_org"):
+    # many orgs' production stack next; the large org's backfill, the longest, last.
+    for name in ("load_time", "flattening", "day", "backfill", "memory", "many_orgs", "large_org"):
         if name in chosen:
             step(name, plan[name])
 

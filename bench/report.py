@@ -134,9 +134,10 @@ def markdown(results: Sequence[BenchResult], machine_line: str, total_s: float) 
                 f"| {f.name} | {_number(f.median, f.digits)}{unit} | {spread} | "
                 f"{len(f.samples)} | {f.target or ''} | {_status(f)} |"
             )
-        if result.notes:
+        noted = [f"- {f.name}: {f.note}." for f in result.figures if f.note]
+        if result.notes or noted:
             lines.append("")
-            lines += [f"- {note}" for note in result.notes]
+            lines += noted + [f"- {note}" for note in result.notes]
         lines.append("")
     return "\n".join(lines)
 

@@ -437,9 +437,13 @@ def test_runs_never_load_into_duckdb_at_once(
         assert record is not None and record.dagster_run.status == DagsterRunStatus.SUCCESS
         assert record.start_time is not None and record.end_time is not None
         spans.append((record.start_time, record.end_time))
-    # The runs were in progress at the same time: the main job's span holds the others' starts.
-    main_start, main_end = spans[0]
-    assert sum(main_start < start < main_end for start, _ in spans[1:]) >= 2
+    # The runs were in progress at the same time, two at a time (the org's limit in the queue):
+    # the sensor's runs were queued while the main job ran, so more than one pair overlapped
+    # (how many depends on how fast each run went, not on the pool).
+    overlapping = [
+        (a, b) for a, b in itertools.combinations(spans, 2) if a[0] < b[1] and b[0] < a[1]
+    ]
+    assert len(overlapping) >= 2, spans
     # ... and their loads (every step in the warehouse pool, of every run: the tables, the
     # dimensions, the KPI views) went one after another.
     loads = []

@@ -599,3 +599,24 @@ def test_sdk_models_take_flattened_skills_but_mangle_arrays(
     ]
     mangled = [(t, r) for t, r in pairs if isinstance(r, list)]
     assert mangled and all(t == str(r) for t, r in mangled)
+
+
+def test_a_client_that_hangs_up_before_its_answer_is_not_an_error_of_the_simulator(
+    start_simulator: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A step killed or timed out mid-request leaves the simulator writing to a closed socket;
+    the real API does not complain to anyone about it, and neither does the simulator (a
+    traceback in the test log would read as a failure)."""
+    import socket
+    import struct
+
+    sim = start_simulator(latency_ms=300.0)
+    for _ in range(3):
+        conn = socket.create_connection(("127.0.0.1", sim.port))
+        conn.sendall(b"GET /api/v2/no/such/route HTTP/1.1\r\nHost: x\r\n\r\n")
+        # Reset, not a graceful close: the simulator's answer 300 ms later meets a dead peer.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+    time.sleep(0.8)
+    assert sum(sim.stats()["requests"].values()) == 3  # it took each and tried to answer
+    assert "Traceback" not in capfd.readouterr().err

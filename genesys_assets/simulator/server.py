@@ -264,6 +264,13 @@ class _Server(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before its answer (a timeout, a killed step) is the client's
+        business, as with the real API; anything else is the simulator's bug, printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         """Wake handler threads parked on idle keep-alive connections so they can exit."""
         with self._connections_lock:

@@ -370,3 +370,25 @@ def test_rows_from_before_orgs_become_the_one_orgs_and_several_orgs_refuse_them(
     assert warehouse.partition_row_counts(
         "ds", "default", [date(2024, 11, 1), date(2024, 11, 2)]
     ) == {date(2024, 11, 1): 1, date(2024, 11, 2): 1}, "the day loaded before orgs is the org's"
+
+
+def test_a_dimension_table_from_before_orgs_is_counted_as_the_one_orgs(tmp_path):
+    """The shrink guard counts a dimension's rows before its replace; a table from before orgs
+    (no org column) counts whole, as the replace will claim it, instead of failing on the
+    missing column (what `make demo` did on a warehouse from before orgs)."""
+    from genesys_assets.stage import LocalStage
+    from genesys_assets.warehouse.duckdb import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb", LocalStage(tmp_path / "stage"))
+    assert warehouse.table_row_count("genesys_queues", "default") is None
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        con.execute("CREATE SCHEMA genesys")
+        con.execute(
+            "CREATE TABLE genesys.genesys_queues AS SELECT 'q1' AS queue_id UNION ALL SELECT 'q2'"
+        )
+    assert warehouse.table_row_count("genesys_queues", "default") == 2
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:  # a load added the column since
+        con.execute("ALTER TABLE genesys.genesys_queues ADD COLUMN org VARCHAR")
+        con.execute("INSERT INTO genesys.genesys_queues VALUES ('q3', 'emea')")
+    assert warehouse.table_row_count("genesys_queues", "default") == 2
+    assert warehouse.table_row_count("genesys_queues", "emea") == 3

@@ -349,13 +349,23 @@ class Warehouse(ABC):
         }
 
     @abstractmethod
-    def has_table(self, table: str) -> bool: ...
+    def columns_of(self, table: str) -> set[str]:
+        """The names of a table's (or view's) columns, lower case; empty if there is none."""
+
+    def has_table(self, table: str) -> bool:
+        return bool(self.columns_of(table))
 
     def table_row_count(self, table: str, org: str) -> int | None:
-        """An org's rows of a table (a dimension), None if the table does not exist yet."""
-        if not self.has_table(table):
+        """An org's rows of a table (a dimension), None if the table does not exist yet. Rows
+        from before orgs (no org column, or NULL in it) count as the org's: its next replace
+        claims them or refuses (`claim_legacy_rows`)."""
+        columns = self.columns_of(table)
+        if not columns:
             return None
-        sql = f"SELECT COUNT(*) FROM {self.qualified(table)} WHERE {ORG_COLUMN} = ?"
+        qualified = self.qualified(table)
+        if ORG_COLUMN not in columns:
+            return int(self._query(table, f"SELECT COUNT(*) FROM {qualified}", [])[0][0])
+        sql = f"SELECT COUNT(*) FROM {qualified} WHERE {ORG_COLUMN} = ? OR {ORG_COLUMN} IS NULL"
         return int(self._query(table, sql, [org])[0][0])
 
     def replace_org_rows(

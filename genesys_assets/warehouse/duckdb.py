@@ -276,14 +276,14 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.Error as exc:
                 raise WarehouseError(f"creating the view {qualified} failed: {exc}") from None
 
-    def has_table(self, table: str) -> bool:
+    def columns_of(self, table: str) -> set[str]:
         with self._connect() as con:
-            found = con.execute(
-                "SELECT COUNT(*) FROM information_schema.tables "
+            rows = con.execute(
+                "SELECT column_name FROM information_schema.columns "
                 "WHERE table_schema = ? AND table_name = ?",
                 [self.schema, identifier(table, "table")],
-            ).fetchone()
-        return bool(found and found[0])
+            ).fetchall()
+        return {str(row[0]).lower() for row in rows}
 
     def _query(self, table: str, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         with self._connect() as con:

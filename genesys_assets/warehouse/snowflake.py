@@ -235,18 +235,18 @@ class SnowflakeWarehouse(Warehouse):
         finally:
             cursor.close()
 
-    def has_table(self, table: str) -> bool:
+    def columns_of(self, table: str) -> set[str]:
         cursor = self._cursor()
         try:
             cursor.execute(
-                f'SELECT COUNT(*) FROM "{self.database}".INFORMATION_SCHEMA.TABLES '
+                f'SELECT COLUMN_NAME FROM "{self.database}".INFORMATION_SCHEMA.COLUMNS '
                 "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
                 [self.schema, _name(table, "table")],
             )
-            found = cursor.fetchone()
+            rows = cursor.fetchall()
         finally:
             cursor.close()
-        return bool(found and found[0])
+        return {str(row[0]).lower() for row in rows}
 
     def _query(self, table: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         cursor = self._cursor()

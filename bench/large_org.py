@@ -46,7 +46,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import dagster_run, procs, simulation
+from bench import dagster_run, process_tree, procs, simulation
 from bench.report import BenchResult, Figure, median
 from genesys_assets import datasets
 
@@ -79,40 +79,6 @@ print(json.dumps({
 """
 
 
-def _kib(path: str, key: str) -> int:
-    """One `Key:   N kB` line of a /proc file, or 0 if the process is gone."""
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(key):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name (in parentheses) may hold spaces: the fields follow its last ")".
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    todo = list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 class TreeSampler:
     """Samples the summed PSS of every descendant of this process until stopped.
 
@@ -142,9 +108,9 @@ class TreeSampler:
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.wait(self.every_s):
-            pids = _descendants(me)
-            total = sum(_kib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in pids)
-            hwm = max((_kib(f"/proc/{pid}/status", "VmHWM:") for pid in pids), default=0)
+            pids = process_tree.descendants(me)
+            total = sum(process_tree.kib(pid, "smaps_rollup", "Pss:") for pid in pids)
+            hwm = max((process_tree.kib(pid, "status", "VmHWM:") for pid in pids), default=0)
             self.largest_hwm_kib = max(self.largest_hwm_kib, hwm)
             self.samples += 1
             if total > self.peak_kib:

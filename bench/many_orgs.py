@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from bench import process_tree
 from bench.report import BenchResult, Figure, median
 from genesys_assets.simulator import SimulatedRegion, SimulatorConfig
 
@@ -344,41 +345,14 @@ class Sampler:
                 running = self.instance.get_runs(
                     filters=RunsFilter(statuses=[DagsterRunStatus.STARTED])
                 )
-                children = _children()
+                children = process_tree.children_by_parent()
                 for run in running:
                     raw = run.tags.get(WORKER_TAG)
                     if not raw:
                         continue
-                    tree = _tree(int(json.loads(raw)["pid"]), children)
-                    pss = sum(_memory_kib(p, "Pss:") for p in tree) / 1024
-                    rss = max(_memory_kib(p, "Rss:") for p in tree) / 1024
+                    worker = int(json.loads(raw)["pid"])
+                    tree = [worker, *process_tree.descendants(worker, children)]
+                    pss = sum(process_tree.kib(p, "smaps_rollup", "Pss:") for p in tree) / 1024
+                    rss = max(process_tree.kib(p, "smaps_rollup", "Rss:") for p in tree) / 1024
                     self.peak_mb[run.run_id] = max(self.peak_mb.get(run.run_id, 0.0), pss)
                     self.peak_rss_mb[run.run_id] = max(self.peak_rss_mb.get(run.run_id, 0.0), rss)
-
-
-def _children() -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with suppress(OSError, ValueError, IndexError):
-                stat = (entry / "stat").read_text()
-                parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-                out.setdefault(parent, []).append(int(entry.name))
-    return out
-
-
-def _tree(pid: int, children: dict[int, list[int]]) -> list[int]:
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        stack.extend(children.get(current, []))
-    return found
-
-
-def _memory_kib(pid: int, field: str) -> int:
-    with suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0

@@ -342,6 +342,16 @@ class DagsterStack:
             raise RuntimeError(f"GraphQL errors: {body['errors']}")
         return dict(body["data"])
 
+    def _mutate(
+        self, what: str, query: str, variables: Mapping[str, Any], field: str, success: str
+    ) -> dict[str, Any]:
+        """A mutation's answer, which GraphQL gives as a union: the `success` type or an error
+        type (then raised, naming `what`)."""
+        answer = dict(self.graphql_query(query, variables)[field])
+        if answer["__typename"] != success:
+            raise RuntimeError(f"{what}: {answer}")
+        return answer
+
     def launch_backfill(
         self,
         asset_paths: Sequence[Sequence[str]],
@@ -350,49 +360,51 @@ class DagsterStack:
     ) -> str:
         """A backfill of these assets' partitions launched as the UI's "Launch backfill" does;
         its id. The asset backfill daemon turns it into runs."""
-        answer = self.graphql_query(
-            _LAUNCH_BACKFILL,
-            {
-                "params": {
-                    "assetSelection": [{"path": list(p)} for p in asset_paths],
-                    "partitionNames": list(partitions),
-                    "tags": [{"key": k, "value": v} for k, v in tags.items()],
-                }
-            },
-        )["launchPartitionBackfill"]
-        if answer["__typename"] != "LaunchBackfillSuccess":
-            raise RuntimeError(f"launching a backfill of {len(asset_paths)} assets: {answer}")
+        params = {
+            "assetSelection": [{"path": list(p)} for p in asset_paths],
+            "partitionNames": list(partitions),
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+        answer = self._mutate(
+            f"launching a backfill of {len(asset_paths)} assets",
+            _LAUNCH_BACKFILL, {"params": params}, "launchPartitionBackfill", "LaunchBackfillSuccess",
+        )  # fmt: skip
         return str(answer["backfillId"])
 
     # -- schedules and sensors, switched as the UI switches them
 
     def start_schedule(self, name: str) -> str:
         """Start a schedule; its state's id (for `stop_schedule`)."""
-        answer = self.graphql_query(
-            _START_SCHEDULE, {"selector": {**self._selector, "scheduleName": name}}
-        )["startSchedule"]
-        if answer["__typename"] != "ScheduleStateResult":
-            raise RuntimeError(f"starting schedule {name}: {answer}")
+        selector = {**self._selector, "scheduleName": name}
+        answer = self._mutate(
+            f"starting schedule {name}",
+            _START_SCHEDULE, {"selector": selector}, "startSchedule", "ScheduleStateResult",
+        )  # fmt: skip
         return str(answer["scheduleState"]["id"])
 
     def stop_schedule(self, state_id: str) -> None:
-        answer = self.graphql_query(_STOP_SCHEDULE, {"id": state_id})["stopRunningSchedule"]
-        if answer["__typename"] != "ScheduleStateResult":
-            raise RuntimeError(f"stopping schedule {state_id}: {answer}")
+        self._mutate(
+            f"stopping schedule {state_id}",
+            _STOP_SCHEDULE, {"id": state_id}, "stopRunningSchedule", "ScheduleStateResult",
+        )  # fmt: skip
 
     def start_sensor(self, name: str) -> str:
         """Start a sensor; its state's id (for `stop_sensor`)."""
-        answer = self.graphql_query(
-            _START_SENSOR, {"selector": {**self._selector, "sensorName": name}}
-        )["startSensor"]
-        if answer["__typename"] != "Sensor":
-            raise RuntimeError(f"starting sensor {name}: {answer}")
+        selector = {**self._selector, "sensorName": name}
+        answer = self._mutate(
+            f"starting sensor {name}",
+            _START_SENSOR,
+            {"selector": selector},
+            "startSensor",
+            "Sensor",
+        )
         return str(answer["sensorState"]["id"])
 
     def stop_sensor(self, state_id: str) -> None:
-        answer = self.graphql_query(_STOP_SENSOR, {"id": state_id})["stopSensor"]
-        if answer["__typename"] != "StopSensorMutationResult":
-            raise RuntimeError(f"stopping sensor {state_id}: {answer}")
+        self._mutate(
+            f"stopping sensor {state_id}",
+            _STOP_SENSOR, {"id": state_id}, "stopSensor", "StopSensorMutationResult",
+        )  # fmt: skip
 
     @property
     def _selector(self) -> dict[str, str]:
